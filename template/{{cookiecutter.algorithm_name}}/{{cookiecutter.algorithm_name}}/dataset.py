@@ -1,0 +1,121 @@
+"""Training data: every CSV file of a channel, label in the first column, no header.
+
+SageMaker copies a channel's S3 objects into /opt/ml/input/data/<channel>/ (File mode)
+or mounts them read-only (FastFile). Files that are not CSV (a manifest, _SUCCESS,
+dot-files) are ignored, so a channel can point at a whole S3 prefix.
+"""
+
+import csv
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+CSV_SUFFIXES = (".csv", ".csv.gz")
+
+
+class DataError(ValueError):
+    """The data cannot be used as given; the message says which file and what to change."""
+
+
+@dataclass
+class Table:
+    labels: np.ndarray  # the first column, as text
+    features: np.ndarray  # float64, one row per record
+    files: list[Path]
+
+
+def channel_files(directory: Path) -> list[Path]:
+    files = [
+        p
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(directory).parts)
+        and p.name.lower().endswith(CSV_SUFFIXES)
+    ]
+    return [p for p in files if p.stat().st_size > 0]
+
+
+def read_channel(name: str, directory: Path) -> Table:
+    if not directory.is_dir():
+        raise DataError(
+            f"channel '{name}' is missing: no directory {directory}. "
+            f"Give the training job a '{name}' input channel."
+        )
+    files = channel_files(directory)
+    if not files:
+        present = sorted(p.name for p in directory.rglob("*") if p.is_file())[:5]
+        raise DataError(
+            f"channel '{name}' has no non-empty .csv files in {directory}"
+            + (f" (found: {', '.join(present)})" if present else " (it is empty)")
+            + ". Upload CSV files with the label in the first column and no header."
+        )
+    labels, features, width = [], [], None
+    for path in files:
+        file_labels, file_features = read_file(path)
+        if width is not None and file_features.shape[1] != width:
+            raise DataError(
+                f"{path.name} has {file_features.shape[1]} feature columns but "
+                f"{files[0].name} has {width}; every file of channel '{name}' needs the same columns."
+            )
+        width = file_features.shape[1]
+        labels.append(file_labels)
+        features.append(file_features)
+    return Table(np.concatenate(labels), np.concatenate(features), files)
+
+
+def read_file(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    columns = _count_columns(path)
+    if columns < 2:
+        raise DataError(
+            f"{path.name} has a single column; put the label first and at least one feature after it."
+        )
+    options = {"delimiter": ",", "quotechar": '"', "comments": None, "ndmin": 2, "encoding": "utf-8"}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # "input contained no data" is a failure here
+            labels = np.loadtxt(path, dtype=str, usecols=0, **options)[:, 0]
+            features = np.loadtxt(path, dtype=np.float64, usecols=range(1, columns), **options)
+    except (ValueError, UserWarning, UnicodeDecodeError) as exc:
+        hint = _first_row_hint(path)
+        reason = str(exc).rstrip(".")
+        raise DataError(f"{path.name}: {reason}.{hint} Features must be numbers; the label comes first.") from exc
+    labels = np.char.strip(labels)
+    if np.any(labels == ""):
+        row = int(np.argmax(labels == "")) + 1
+        raise DataError(f"{path.name}: row {row} has an empty label (first column).")
+    return labels, features
+
+
+def _count_columns(path: Path) -> int:
+    with _open_text(path) as f:
+        for row in csv.reader(f):
+            if row:
+                return len(row)
+    return 0
+
+
+def _first_row_hint(path: Path) -> str:
+    """If the first row is not numeric but later rows are, the file probably has a header."""
+    with _open_text(path) as f:
+        rows = [row for _, row in zip(range(2), csv.reader(f))]
+    if len(rows) == 2 and not _numeric(rows[0][1:]) and _numeric(rows[1][1:]):
+        return " The first line looks like a header: remove it (the files must have no header)."
+    return ""
+
+
+def _numeric(cells: list[str]) -> bool:
+    try:
+        [float(c) for c in cells]
+    except ValueError:
+        return False
+    return True
+
+
+def _open_text(path: Path):
+    if path.name.lower().endswith(".gz"):
+        import gzip
+
+        return gzip.open(path, "rt", encoding="utf-8", newline="")
+    return open(path, encoding="utf-8", newline="")

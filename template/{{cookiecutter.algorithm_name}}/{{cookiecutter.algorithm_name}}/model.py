@@ -1,0 +1,1 @@
+{% include "frameworks/" ~ cookiecutter.framework ~ "/model.py" %}

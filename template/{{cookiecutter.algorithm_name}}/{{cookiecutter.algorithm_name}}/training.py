@@ -1,0 +1,248 @@
+"""What `train` does: read /opt/ml, fit the framework's model, write /opt/ml/model.
+
+The contract, in order: hyperparameters arrive as strings (typed by the schema); every
+CSV of the `training` channel is read, and `validation` when given; the model lands in
+/opt/ml/model only once complete. Any failure exits non-zero with a reason of at most
+1024 characters in /opt/ml/output/failure (SageMaker's FailureReason) and the traceback
+on stderr. SIGTERM (StopTrainingJob, MaxRuntime) ends the job at once, leaving no model.
+"""
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+import dataset
+import hyperparameters
+import metrics
+import model as framework
+import model_artifact
+from paths import Paths
+
+FAILURE_LIMIT = 1024  # characters of /opt/ml/output/failure that SageMaker keeps
+MAX_AUTO_CLASSES = 20  # integer labels with more distinct values than this mean regression
+EXIT_STOPPED = 143  # 128 + SIGTERM, as a shell reports a process it terminated
+
+
+class TrainingError(ValueError):
+    """Training cannot go on; the message says what to change."""
+
+
+# Errors whose message already says what went wrong and what to do.
+EXPLAINED = (TrainingError, dataset.DataError, hyperparameters.HyperparameterError)
+finished = threading.Event()  # set once the job's work is done: a late SIGTERM then exits 0
+
+
+def main() -> int:
+    paths = Paths.from_env()
+    _stop_on_signals(paths)
+    try:
+        paths.failure.unlink(missing_ok=True)
+        train(paths)
+        finished.set()
+    except Exception as exc:
+        traceback.print_exc()
+        model_artifact.discard_staging(paths.model)
+        write_failure(paths, failure_reason(exc))
+        return 1
+    return 0
+
+
+def train(paths: Paths) -> None:
+    started = time.monotonic()
+    config = read_config(paths)
+    params = hyperparameters.parse(config["hyperparameters"], hyperparameters.load_schema())
+    print("hyperparameters: " + json.dumps(params, sort_keys=True), flush=True)
+
+    train_table = dataset.read_channel("training", paths.channel("training"))
+    valid_table = None
+    if "validation" in config["channels"] or paths.channel("validation").is_dir():
+        valid_table = dataset.read_channel("validation", paths.channel("validation"))
+        if valid_table.features.shape[1] != train_table.features.shape[1]:
+            raise TrainingError(
+                f"validation has {valid_table.features.shape[1]} feature columns, "
+                f"training has {train_table.features.shape[1]}; they must match"
+            )
+    for name, table in (("training", train_table), ("validation", valid_table)):
+        if table is not None:
+            print(
+                f"{name}: {len(table.labels)} rows, {table.features.shape[1]} features, "
+                f"{len(table.files)} file(s)",
+                flush=True,
+            )
+
+    task = framework.task_of(params) or infer_task(train_table.labels)
+    classes, y = encode_labels(task, train_table.labels, "training")
+    y_valid = None
+    if valid_table is not None:
+        _, y_valid = encode_labels(task, valid_table.labels, "validation", classes)
+    print(f"task: {task}" + (f", classes: {', '.join(classes)}" if classes is not None else ""), flush=True)
+
+    estimator = framework.fit(
+        params,
+        task=task,
+        n_classes=0 if classes is None else len(classes),
+        X=train_table.features,
+        y=y,
+        X_valid=None if valid_table is None else valid_table.features,
+        y_valid=y_valid,
+        threads=cpu_count(),
+    )
+    report_metrics(task, estimator, "train", train_table.features, y)
+    if valid_table is not None:
+        report_metrics(task, estimator, "validation", valid_table.features, y_valid)
+
+    hosts = config["resources"].get("hosts") or []
+    current = config["resources"].get("current_host")
+    if len(hosts) > 1 and current != sorted(hosts)[0] and not getattr(framework, "DISTRIBUTED", False):
+        print(f"{current}: only {sorted(hosts)[0]} writes the model on a multi-host job", flush=True)
+        return
+    meta = {
+        "task": task,
+        "classes": None if classes is None else [str(c) for c in classes],
+        "n_features": int(train_table.features.shape[1]),
+        "hyperparameters": params,
+        "versions": framework.versions(),
+    }
+    names = model_artifact.save(paths.model, estimator, meta)
+    elapsed = time.monotonic() - started
+    print(f"model saved to {paths.model}: {', '.join(names)} ({elapsed:.1f} s)", flush=True)
+
+
+def read_config(paths: Paths) -> dict:
+    hps = _read_json(paths.hyperparameters, {})
+    channels = _read_json(paths.inputdataconfig, {})
+    for name, channel in channels.items():
+        mode = channel.get("TrainingInputMode", "File")
+        if mode not in ("File", "FastFile"):
+            raise TrainingError(
+                f"channel '{name}' uses TrainingInputMode {mode}; this image reads files: "
+                "use File or FastFile input mode"
+            )
+    return {"hyperparameters": hps, "channels": channels, "resources": _read_json(paths.resourceconfig, {})}
+
+
+def _read_json(path: Path, default: dict) -> dict:
+    if not path.exists():
+        return default
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise TrainingError(f"{path.name} is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise TrainingError(f"{path.name} must hold a JSON object")
+    return value
+
+
+def infer_task(labels: np.ndarray) -> str:
+    numbers = _numbers(labels)
+    if numbers is None:
+        return "classification"
+    if np.all(numbers == np.round(numbers)) and len(np.unique(numbers)) <= MAX_AUTO_CLASSES:
+        return "classification"
+    return "regression"
+
+
+def encode_labels(task: str, labels: np.ndarray, channel: str, classes: np.ndarray | None = None):
+    """(classes, y): class names and codes 0..k-1 for classification, (None, floats) for regression."""
+    numbers = _numbers(labels)
+    if task == "regression":
+        if numbers is None:
+            bad = next(v for v in labels if _numbers(np.asarray([v])) is None)
+            raise TrainingError(
+                f"{channel}: label {bad!r} is not a number, but the task is regression; "
+                "use numeric labels or a classification objective"
+            )
+        return None, numbers
+    names = np.asarray([_canonical(v) for v in numbers]) if numbers is not None else labels
+    if classes is None:
+        unique = np.unique(names)
+        if numbers is not None:
+            unique = unique[np.argsort(unique.astype(np.float64), kind="stable")]
+        if len(unique) < 2:
+            raise TrainingError(
+                f"{channel}: every label is {unique[0]!r}; classification needs at least two classes"
+            )
+        classes = unique
+    index = {name: code for code, name in enumerate(classes)}
+    unknown = sorted(set(names) - set(index))
+    if unknown:
+        raise TrainingError(
+            f"{channel}: label(s) {', '.join(map(repr, unknown[:5]))} do not occur in training; "
+            "every validation label must also be a training label"
+        )
+    return classes, np.fromiter((index[n] for n in names), dtype=np.int64, count=len(names))
+
+
+def _numbers(labels: np.ndarray) -> np.ndarray | None:
+    try:
+        numbers = labels.astype(np.float64)
+    except ValueError:
+        return None
+    return numbers if np.all(np.isfinite(numbers)) else None
+
+
+def _canonical(value: float) -> str:
+    return str(int(value)) if value == int(value) else repr(float(value))
+
+
+def report_metrics(task: str, estimator, channel: str, features: np.ndarray, truth: np.ndarray) -> None:
+    predicted = framework.predict(estimator, features)
+    for name, value in metrics.final(task, truth, predicted).items():
+        metrics.emit(channel, name, value)
+
+
+def cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def failure_reason(exc: Exception) -> str:
+    if isinstance(exc, EXPLAINED):
+        reason = str(exc)
+    else:
+        reason = f"{type(exc).__name__}: {exc} (the job's log has the traceback)"
+    return reason if len(reason) <= FAILURE_LIMIT else reason[: FAILURE_LIMIT - 1] + "…"
+
+
+def write_failure(paths: Paths, reason: str) -> None:
+    try:
+        paths.output.mkdir(parents=True, exist_ok=True)
+        paths.failure.write_text(reason, encoding="utf-8")
+    except OSError as exc:
+        print(f"could not write {paths.failure}: {exc}", file=sys.stderr)
+    print(f"training failed: {reason}", file=sys.stderr, flush=True)
+
+
+def _stop_on_signals(paths: Paths) -> None:
+    """SIGTERM/SIGINT stop the job at once, even while the framework runs native code.
+
+    Python runs signal handlers only between bytecodes of the main thread, which may sit in
+    a long C call (a tree build, a boosting round). The C-level handler still writes the
+    signal number to a pipe; a watcher thread waiting on it ends the process.
+    """
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
+    signal.set_wakeup_fd(write_fd)
+
+    def watch() -> None:
+        signum = os.read(read_fd, 1)[0]
+        with model_artifact.commit_lock:  # never stop halfway through renaming the model into place
+            done = finished.is_set() or model_artifact.committed.is_set()
+            if not done:
+                model_artifact.discard_staging(paths.model)
+                write_failure(
+                    paths,
+                    f"training was stopped by {signal.Signals(signum).name} before it finished; "
+                    "no model was saved. Raise MaxRuntimeInSeconds if the job ran out of time.",
+                )
+        os._exit(0 if done else EXIT_STOPPED)
+
+    threading.Thread(target=watch, name="stop-on-signal", daemon=True).start()
