@@ -114,6 +114,9 @@ if ((!force)) && docker image inspect "$image" >/dev/null 2>&1; then
     exit 0
 fi
 
+# With --force, remember the image being replaced so it does not linger untagged.
+old_id="$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)"
+
 # ---- build the rootfs -----------------------------------------------------------
 mkdir -p "$WORKDIR"
 rootfs="$(mktemp -d "$WORKDIR/byoc-rootfs.XXXXXX")"
@@ -222,6 +225,15 @@ tar --numeric-owner --xattrs --xattrs-include='*' -C "$rootfs" -c . \
         --message "debootstrap --variant=minbase $suite $MIRROR (scripts/base_image.sh)" \
         - "$image" >/dev/null
 t_import=$((SECONDS - t1))
+
+if [[ -n "$old_id" && "$old_id" != "$(docker image inspect -f '{{.Id}}' "$image")" ]]; then
+    # Fails harmlessly when still used (other tags, containers, child images).
+    if docker rmi "$old_id" >/dev/null 2>&1; then
+        log "removed the replaced image ${old_id:7:12}"
+    else
+        log "kept the replaced image ${old_id:7:12} (still in use)"
+    fi
+fi
 
 size="$(docker image inspect -f '{{.Size}}' "$image")"
 log "built $image from Debian '$suite': debootstrap ${t_boot}s, import ${t_import}s"
