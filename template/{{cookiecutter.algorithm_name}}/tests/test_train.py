@@ -63,7 +63,7 @@ def test_empty_hyperparameters_give_the_defaults(opt_ml):
 
 
 def test_sagemaker_owned_hyperparameters_are_tolerated(opt_ml):
-    hps = {"_tuning_objective_metric": "validation:accuracy", "sagemaker_program": "x", "sagemaker_region": '"us-east-1"'}
+    hps = {"_tuning_objective_metric": "validation:accuracy", "sagemaker_program": "x", "sagemaker_region": '"eu"'}
     (opt_ml / "input" / "config" / "hyperparameters.json").write_text(json.dumps(hps))
     assert run_train(opt_ml).returncode == 0
 

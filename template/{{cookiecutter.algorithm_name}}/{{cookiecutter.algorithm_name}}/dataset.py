@@ -40,8 +40,7 @@ def channel_files(directory: Path) -> list[Path]:
 def read_channel(name: str, directory: Path) -> Table:
     if not directory.is_dir():
         raise DataError(
-            f"channel '{name}' is missing: no directory {directory}. "
-            f"Give the training job a '{name}' input channel."
+            f"channel '{name}' is missing: no directory {directory}. Give the training job a '{name}' input channel."
         )
     files = channel_files(directory)
     if not files:
@@ -68,9 +67,7 @@ def read_channel(name: str, directory: Path) -> Table:
 def read_file(path: Path) -> tuple[np.ndarray, np.ndarray]:
     columns = _count_columns(path)
     if columns < 2:
-        raise DataError(
-            f"{path.name} has a single column; put the label first and at least one feature after it."
-        )
+        raise DataError(f"{path.name} has a single column; put the label first and at least one feature after it.")
     options = {"delimiter": ",", "quotechar": '"', "comments": None, "ndmin": 2, "encoding": "utf-8"}
     try:
         with warnings.catch_warnings():
@@ -99,7 +96,7 @@ def _count_columns(path: Path) -> int:
 def _first_row_hint(path: Path) -> str:
     """If the first row is not numeric but later rows are, the file probably has a header."""
     with _open_text(path) as f:
-        rows = [row for _, row in zip(range(2), csv.reader(f))]
+        rows = [row for _, row in zip(range(2), csv.reader(f), strict=False)]
     if len(rows) == 2 and not _numeric(rows[0][1:]) and _numeric(rows[1][1:]):
         return " The first line looks like a header: remove it (the files must have no header)."
     return ""

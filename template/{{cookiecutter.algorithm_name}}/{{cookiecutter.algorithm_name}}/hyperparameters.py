@@ -37,8 +37,7 @@ def parse(raw: dict[str, Any], schema: dict[str, dict[str, Any]]) -> dict[str, A
     unknown = sorted(k for k in raw if k not in schema and not is_sagemaker_owned(k))
     if unknown:
         errors.append(
-            f"unknown hyperparameter(s) {', '.join(unknown)}; this algorithm accepts: "
-            + ", ".join(sorted(schema))
+            f"unknown hyperparameter(s) {', '.join(unknown)}; this algorithm accepts: " + ", ".join(sorted(schema))
         )
     values = {}
     for name, spec in schema.items():

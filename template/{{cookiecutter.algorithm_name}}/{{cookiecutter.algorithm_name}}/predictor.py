@@ -70,7 +70,8 @@ def invocations() -> Response:
         return error(503, LOAD_ERROR)
     content_type = request.mimetype or payloads.CSV
     if content_type not in payloads.CONTENT_TYPES:
-        return error(415, f"Content-Type {content_type} is not supported; use one of {', '.join(payloads.CONTENT_TYPES)}")
+        supported = ", ".join(payloads.CONTENT_TYPES)
+        return error(415, f"Content-Type {content_type} is not supported; use one of {supported}")
     accept = request.accept_mimetypes.best_match(ACCEPT_ORDER) if request.accept_mimetypes else DEFAULT_ACCEPT
     if accept is None:
         return error(406, f"cannot answer in {request.headers.get('Accept')}; accept one of {', '.join(ACCEPT_ORDER)}")

@@ -72,8 +72,7 @@ def train(paths: Paths) -> None:
     for name, table in (("training", train_table), ("validation", valid_table)):
         if table is not None:
             print(
-                f"{name}: {len(table.labels)} rows, {table.features.shape[1]} features, "
-                f"{len(table.files)} file(s)",
+                f"{name}: {len(table.labels)} rows, {table.features.shape[1]} features, {len(table.files)} file(s)",
                 flush=True,
             )
 
@@ -166,9 +165,7 @@ def encode_labels(task: str, labels: np.ndarray, channel: str, classes: np.ndarr
         if numbers is not None:
             unique = unique[np.argsort(unique.astype(np.float64), kind="stable")]
         if len(unique) < 2:
-            raise TrainingError(
-                f"{channel}: every label is {unique[0]!r}; classification needs at least two classes"
-            )
+            raise TrainingError(f"{channel}: every label is {unique[0]!r}; classification needs at least two classes")
         classes = unique
     index = {name: code for code, name in enumerate(classes)}
     unknown = sorted(set(names) - set(index))

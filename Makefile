@@ -1,0 +1,17 @@
+# This repository's commands. A fresh machine needs only `make demo` or `make test`.
+.PHONY: demo test test-fast example lint
+
+demo:  ## render the default project, train it, serve it and predict (no AWS, no Docker)
+	scripts/demo.sh
+
+test:  ## every test: template, rendered projects (host and container), SDK local mode, push
+	scripts/test.sh
+
+test-fast:  ## the tests that need no Docker engine
+	scripts/setup.sh
+	.venv/bin/python -m pytest -m "not container"
+
+example:  ## regenerate examples/decision_trees from the template's defaults
+	scripts/setup.sh
+	rm -rf examples/decision_trees
+	.venv/bin/cookiecutter --no-input . -o examples

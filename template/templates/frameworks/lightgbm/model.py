@@ -1,0 +1,256 @@
+"""LightGBM gradient-boosted trees: what this framework adds to the shared container code.
+
+The shared code reads the data, types the hyperparameters, maps labels to class codes
+0..k-1 and back, and runs the HTTP server. This module only fits, saves, loads and
+predicts, with LightGBM's native API: `lightgbm.train` on a Dataset, and the booster
+saved in LightGBM's own text model format (`Booster.save_model`), which holds trees and
+settings only, so loading it never runs code as a pickle would.
+
+With a validation channel, every iteration prints one `[iteration] validation:<metric>=
+<value>` line (iterations counted from 1) and training stops early once the metric has
+not improved for early_stopping_rounds iterations; the saved model keeps only the
+iterations up to the best one, so predictions use the best iteration.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightgbm
+import numpy as np
+
+import metrics
+from hyperparameters import HyperparameterError
+
+FRAMEWORK = "lightgbm"
+ARTIFACT = "model.txt"  # LightGBM's text model format
+# What the validation channel may print each iteration: every metric choice. SageMaker's
+# MetricDefinitions are built from this tuple, so a name missing here would not be recorded.
+ITERATION_METRICS: tuple[str, ...] = (
+    "binary_logloss",
+    "binary_error",
+    "auc",
+    "average_precision",
+    "multi_logloss",
+    "multi_error",
+    "rmse",
+    "l1",
+    "poisson",
+    "gamma",
+)
+# Each objective the schema offers: its task, and the metric metric=auto picks for it.
+OBJECTIVES = {
+    "binary": ("classification", "binary_logloss"),
+    "multiclass": ("classification", "multi_logloss"),
+    "regression": ("regression", "rmse"),
+    "regression_l1": ("regression", "l1"),
+    "poisson": ("regression", "poisson"),
+    "gamma": ("regression", "gamma"),
+}
+# Which metrics make sense for which kind of objective.
+METRICS = {
+    "binary": ("binary_logloss", "binary_error", "auc", "average_precision"),
+    "multiclass": ("multi_logloss", "multi_error"),
+    "regression": ("rmse", "l1", "poisson", "gamma"),
+}
+# Metrics that are a likelihood of one objective's distribution: with another objective
+# the predictions may fall outside its support and the metric turns into inf or nan.
+METRIC_OBJECTIVE = {"poisson": "poisson", "gamma": "gamma"}
+# Labels an objective can take (LightGBM would stop with a less helpful message).
+LABEL_DOMAIN = {
+    "poisson": (lambda y: y >= 0, "0 or more"),
+    "gamma": (lambda y: y > 0, "greater than 0"),
+}
+
+
+@dataclass
+class Trained:
+    """A trained booster, the kind of output its objective gives, and its prediction threads."""
+
+    booster: lightgbm.Booster
+    kind: str  # binary, multiclass or regression
+    threads: int
+
+
+def task_of(params: dict) -> str | None:
+    objective = params["objective"]
+    if objective != "auto":
+        task = OBJECTIVES[objective][0]
+        if params["num_class"] is not None and task == "regression":
+            raise HyperparameterError(
+                f"hyperparameter num_class={params['num_class']} is only for classification, "
+                f"but objective={objective} is a regression objective; remove num_class"
+            )
+        return task
+    # num_class asks for classification even of integer labels with many distinct values.
+    return "classification" if params["num_class"] is not None else None
+
+
+def fit(params, *, task, n_classes, X, y, X_valid, y_valid, threads):
+    objective = _objective(params, task, n_classes)
+    kind = _kind(objective)
+    metric = _metric(params, objective, kind)
+    _check_labels(objective, y, "training")
+    if y_valid is not None:
+        _check_labels(objective, y_valid, "validation")
+    if params["bagging_fraction"] < 1.0 and params["bagging_freq"] == 0:
+        raise HyperparameterError(
+            f"hyperparameter bagging_fraction={params['bagging_fraction']} samples rows only when "
+            "bagging_freq is 1 or more, but bagging_freq=0; set bagging_freq=1 or bagging_fraction=1"
+        )
+    booster_params = {
+        "objective": objective,
+        "metric": metric,
+        "learning_rate": params["learning_rate"],
+        "num_leaves": params["num_leaves"],
+        "max_depth": -1 if params["max_depth"] is None else params["max_depth"],
+        "min_data_in_leaf": params["min_data_in_leaf"],
+        "feature_fraction": params["feature_fraction"],
+        "bagging_fraction": params["bagging_fraction"],
+        "bagging_freq": params["bagging_freq"],
+        "lambda_l1": params["lambda_l1"],
+        "lambda_l2": params["lambda_l2"],
+        "min_gain_to_split": params["min_gain_to_split"],
+        "max_bin": params["max_bin"],
+        "seed": params["seed"],
+        "num_threads": threads,
+        "verbosity": -1,  # no library log: the metric lines below are the stable output
+    }
+    if kind == "multiclass":
+        booster_params["num_class"] = n_classes
+    dtrain = lightgbm.Dataset(X, label=y)
+    valid_sets, callbacks = [], []
+    if X_valid is not None:
+        valid_sets = [lightgbm.Dataset(X_valid, label=y_valid, reference=dtrain)]
+        callbacks.append(print_metrics)
+        if params["early_stopping_rounds"] > 0:
+            callbacks.append(
+                lightgbm.early_stopping(params["early_stopping_rounds"], first_metric_only=True, verbose=False)
+            )
+    elif params["early_stopping_rounds"] > 0:
+        print(
+            f"no validation channel: training all {params['num_iterations']} iterations, no early stopping",
+            flush=True,
+        )
+    booster = lightgbm.train(
+        booster_params,
+        dtrain,
+        num_boost_round=params["num_iterations"],
+        valid_sets=valid_sets,
+        valid_names=["validation"] if valid_sets else None,
+        callbacks=callbacks,
+    )
+    if X_valid is not None and params["early_stopping_rounds"] > 0:
+        # lightgbm.train keeps only the iterations up to best_iteration in the returned model.
+        best = booster.best_iteration
+        print(
+            f"early stopping: kept {best} of {params['num_iterations']} iterations "
+            f"(best validation {metric} {booster.best_score['validation'][metric]:.6g} at iteration {best})",
+            flush=True,
+        )
+    else:
+        print(f"trained {booster.current_iteration()} iterations (objective {objective}, metric {metric})", flush=True)
+    return Trained(booster, kind, threads)
+
+
+def print_metrics(env) -> None:
+    """One `[iteration] validation:<metric>=<value>` line per iteration, counted from 1."""
+    for result in env.evaluation_result_list:
+        metrics.emit("validation", result[1], float(result[2]), env.iteration + 1)
+
+
+print_metrics.order = 10  # before early stopping (30), which ends training by raising
+
+
+def _objective(params: dict, task: str, n_classes: int) -> str:
+    objective = params["objective"]
+    if params["num_class"] is not None and params["num_class"] != n_classes:
+        raise HyperparameterError(
+            f"hyperparameter num_class={params['num_class']}, but the training labels have {n_classes} "
+            "classes; remove num_class (it is counted from the labels) or fix the labels"
+        )
+    if objective == "auto":
+        if task == "regression":
+            return "regression"
+        return "binary" if n_classes == 2 else "multiclass"
+    if OBJECTIVES[objective][0] != task:  # the shared code decided the task from the labels
+        raise HyperparameterError(
+            f"hyperparameter objective={objective} is for {OBJECTIVES[objective][0]}, but the task is {task}"
+        )
+    if objective == "binary" and n_classes != 2:
+        raise HyperparameterError(
+            f"hyperparameter objective=binary needs exactly 2 classes, the training labels have "
+            f"{n_classes}; use objective=multiclass (or auto)"
+        )
+    return objective
+
+
+def _kind(objective: str) -> str:
+    if objective == "binary":
+        return "binary"
+    return "multiclass" if objective == "multiclass" else "regression"
+
+
+def _metric(params: dict, objective: str, kind: str) -> str:
+    metric = params["metric"]
+    if metric == "auto":
+        return OBJECTIVES[objective][1]
+    if metric not in METRICS[kind]:
+        raise HyperparameterError(
+            f"hyperparameter metric={metric} does not fit objective {objective}; "
+            f"use one of {', '.join(METRICS[kind])} (or auto)"
+        )
+    if METRIC_OBJECTIVE.get(metric, objective) != objective:
+        raise HyperparameterError(
+            f"hyperparameter metric={metric} needs objective={METRIC_OBJECTIVE[metric]}, "
+            f"not {objective}; use rmse or l1 (or auto)"
+        )
+    return metric
+
+
+def _check_labels(objective: str, y: np.ndarray, channel: str) -> None:
+    if objective not in LABEL_DOMAIN:
+        return
+    allowed, words = LABEL_DOMAIN[objective]
+    bad = y[~allowed(y)]
+    if len(bad):
+        raise HyperparameterError(
+            f"hyperparameter objective={objective} needs labels {words}, but {channel} has {len(bad)} "
+            f"that are not (e.g. {bad[0]:g}); use another objective"
+        )
+
+
+def save(estimator: Trained, path: Path) -> None:
+    estimator.booster.save_model(str(path))  # the best iteration's trees when training stopped early
+
+
+def load(path: Path, threads: int) -> Trained:
+    booster = lightgbm.Booster(model_file=str(path))
+    return Trained(booster, _kind(booster.params["objective"]), threads)
+
+
+def predict(estimator: Trained, X: np.ndarray) -> np.ndarray:
+    output = _output(estimator, X)
+    if estimator.kind == "binary":
+        return (output >= 0.5).astype(np.int64)
+    if estimator.kind == "multiclass":
+        return np.argmax(output, axis=1)
+    return output
+
+
+def predict_proba(estimator: Trained, X: np.ndarray) -> np.ndarray:
+    output = _output(estimator, X)
+    if estimator.kind == "binary":
+        return np.column_stack([1.0 - output, output])
+    if estimator.kind == "multiclass":
+        return output
+    raise ValueError("probabilities exist only for classification models")
+
+
+def _output(estimator: Trained, X: np.ndarray) -> np.ndarray:
+    # NaN features are missing values (LightGBM's use_missing, on by default).
+    output = estimator.booster.predict(X, num_threads=estimator.threads, verbosity=-1)
+    return np.asarray(output, dtype=np.float64)
+
+
+def versions() -> dict[str, str]:
+    return {"lightgbm": lightgbm.__version__, "numpy": np.__version__}

@@ -1,0 +1,38 @@
+"""Each framework's rendered project passes its own tests, as its user would run them.
+
+The contract tests live once, in the rendered project (tests/), so every generated
+project can prove itself; here they run for every framework choice.
+"""
+
+import re
+import sys
+
+import pytest
+from conftest import FRAMEWORKS, REPORT, run
+
+
+def summary(output: str) -> str:
+    lines = [line for line in output.strip().splitlines() if re.search(r"\d+ (passed|failed|error)", line)]
+    return lines[-1].strip("= ") if lines else "no pytest summary"
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_make_test(rendered, framework):
+    project = rendered(framework=framework)
+    result = run(["make", "test", f"PYTHON={sys.executable}"], cwd=project)
+    REPORT.append(f"{framework}: make test: {summary(result.stdout)}")
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    assert " passed" in summary(result.stdout) and "skipped" not in summary(result.stdout)
+
+
+@pytest.mark.container
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_make_test_container(rendered, framework):
+    project = rendered(framework=framework)
+    image = f"byoc-test-{framework}"
+    result = run(["make", "test-container", f"PYTHON={sys.executable}", f"IMAGE={image}"], cwd=project)
+    REPORT.append(f"{framework}: make test-container: {summary(result.stdout)}")
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    assert " passed" in summary(result.stdout) and "skipped" not in summary(result.stdout)
+    size = run(["docker", "image", "inspect", "-f", "{{.Size}}", image]).stdout.strip()
+    REPORT.append(f"{framework}: image size {int(size) / 1e6:.0f} MB")

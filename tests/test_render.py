@@ -1,0 +1,165 @@
+"""What a render produces: the exact files, their modes, no Jinja left, the same bytes every time."""
+
+import filecmp
+import json
+import os
+import re
+import stat
+import subprocess
+
+import pytest
+from conftest import DEFAULTS, FRAMEWORKS, ROOT, render, tool_env
+
+PROGRAM_FILES = [
+    "dataset.py",
+    "hyperparameters.json",
+    "hyperparameters.py",
+    "metrics.py",
+    "model.py",
+    "model_artifact.py",
+    "nginx.conf",
+    "paths.py",
+    "payloads.py",
+    "predictor.py",
+    "serve",
+    "serving.py",
+    "train",
+    "training.py",
+    "wsgi.py",
+]
+PROJECT_FILES = [
+    ".dockerignore",
+    ".gitignore",
+    "Dockerfile",
+    "Makefile",
+    "README.md",
+    "build_and_push.sh",
+    "local_test/payload.csv",
+    "local_test/predict.sh",
+    "local_test/serve_local.sh",
+    "local_test/test_dir/input/config/hyperparameters.json",
+    "local_test/test_dir/input/config/inputdataconfig.json",
+    "local_test/test_dir/input/config/resourceconfig.json",
+    "local_test/test_dir/input/data/training/iris.csv",
+    "local_test/test_dir/input/data/validation/iris.csv",
+    "local_test/train_local.sh",
+    "pyproject.toml",
+    "requirements-deploy.txt",
+    "requirements-dev.txt",
+    "requirements.txt",
+    "sagemaker_lifecycle.py",
+    "tests/conftest.py",
+    "tests/test_build_and_push.py",
+    "tests/test_container.py",
+    "tests/test_hyperparameters.py",
+    "tests/test_lifecycle.py",
+    "tests/test_payloads.py",
+    "tests/test_serve.py",
+    "tests/test_train.py",
+]
+EXECUTABLE = {"build_and_push.sh", "local_test/predict.sh", "local_test/serve_local.sh", "local_test/train_local.sh"}
+
+
+def manifest(project):
+    return sorted(
+        str(p.relative_to(project)) for p in project.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+    )
+
+
+def expected_manifest(name):
+    return sorted(PROJECT_FILES + [f"{name}/{f}" for f in PROGRAM_FILES])
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_exact_manifest_and_modes(rendered, framework):
+    project = rendered(framework=framework)
+    name = DEFAULTS["algorithm_name"]
+    assert project.name == name
+    assert manifest(project) == expected_manifest(name)
+    executable = EXECUTABLE | {f"{name}/train", f"{name}/serve"}
+    for path in manifest(project):
+        mode = (project / path).stat().st_mode
+        assert bool(mode & stat.S_IXUSR) == (path in executable), path
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        {"framework": "xgboost"},
+        {"framework": "lightgbm"},
+        {"algorithm_name": "churn-model"},
+        {"aws_region": "eu-west-1"},
+        {"training_instance_type": "ml.c5.2xlarge", "hosting_instance_type": "ml.c5.xlarge"},
+        {"platform": "linux/arm64", "training_instance_type": "ml.m7g.large", "hosting_instance_type": "ml.c7g.large"},
+        {"base_image": "ubuntu:24.04"},
+    ],
+    ids=lambda answers: ",".join(f"{k}={v}" for k, v in answers.items()),
+)
+def test_each_answer_reaches_the_files_it_belongs_in(rendered, answers):
+    project = rendered(**answers)
+    name = answers.get("algorithm_name", DEFAULTS["algorithm_name"])
+    assert manifest(project) == expected_manifest(name)
+    text = {path: (project / path).read_text() for path in manifest(project) if not path.endswith(".npy")}
+    if "framework" in answers:
+        meta = text[f"{name}/model.py"]
+        assert f'FRAMEWORK = "{answers["framework"]}"' in meta
+        assert answers["framework"].replace("xgboost", "xgboost-cpu") in text["requirements.txt"]
+    if "algorithm_name" in answers:
+        assert f"IMAGE ?= {name}" in text["Makefile"]
+        assert f"COPY {name} /opt/program" in text["Dockerfile"]
+        assert f'image="${{1:-{name}}}"' in text["local_test/train_local.sh"]
+    if "aws_region" in answers:
+        assert answers["aws_region"] in text["build_and_push.sh"]
+        assert answers["aws_region"] in text["sagemaker_lifecycle.py"]
+    if "platform" in answers:
+        assert f"PLATFORM ?= {answers['platform']}" in text["Makefile"]
+        assert answers["platform"] in text["build_and_push.sh"]
+    if "training_instance_type" in answers:
+        assert answers["training_instance_type"] in text["sagemaker_lifecycle.py"]
+        assert answers["hosting_instance_type"] in text["sagemaker_lifecycle.py"]
+        config = json.loads(text["local_test/test_dir/input/config/resourceconfig.json"])
+        assert config["current_instance_type"] == answers["training_instance_type"]
+    if "base_image" in answers:
+        assert f"ARG BASE_IMAGE={answers['base_image']}" in text["Dockerfile"]
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_no_jinja_left_and_config_files_parse(rendered, framework):
+    project = rendered(framework=framework)
+    for path in manifest(project):
+        content = (project / path).read_text()
+        assert not re.search(r"\{\{|\{%|\{#|cookiecutter\.", content), path
+        assert "\r" not in content, path
+        if path.endswith(".json"):
+            json.loads(content)
+        assert content.endswith("\n") and not content.endswith("\n\n"), path
+
+
+def test_renders_are_deterministic(tmp_path):
+    first, second = render(tmp_path / "a"), render(tmp_path / "b")
+    comparison = filecmp.dircmp(first, second)
+    assert not (comparison.diff_files or comparison.left_only or comparison.right_only)
+    assert manifest(first) == manifest(second)
+    for path in manifest(first):
+        assert (first / path).read_bytes() == (second / path).read_bytes()
+
+
+def test_plain_cookiecutter_on_the_repository_works_from_the_command_line(tmp_path):
+    """The root cookiecutter.json points at template/: no --directory flag needed."""
+    result = subprocess.run(
+        ["cookiecutter", "--no-input", str(ROOT), "framework=lightgbm", "algorithm_name=from-cli", "-o", str(tmp_path)],
+        env=tool_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert 'FRAMEWORK = "lightgbm"' in (tmp_path / "from-cli" / "from-cli" / "model.py").read_text()
+
+
+def test_train_and_serve_have_lf_shebangs(rendered):
+    project = rendered()
+    for script in ("train", "serve"):
+        raw = (project / DEFAULTS["algorithm_name"] / script).read_bytes()
+        assert raw.startswith(b"#!/usr/bin/env python3\n")
+        assert b"\r" not in raw
+    assert os.access(project / DEFAULTS["algorithm_name"] / "train", os.X_OK)
