@@ -1,5 +1,5 @@
 # This repository's commands. A fresh machine needs only `make demo` or `make test`.
-.PHONY: demo test test-fast example lint
+.PHONY: demo test test-fast example bench
 
 demo:  ## render the default project, train it, serve it and predict (no AWS, no Docker)
 	scripts/demo.sh
@@ -15,3 +15,7 @@ example:  ## regenerate examples/decision_trees from the template's defaults
 	scripts/setup.sh
 	rm -rf examples/decision_trees
 	.venv/bin/cookiecutter --no-input . -o examples
+
+bench:  ## serving benchmark: ours vs the AWS sample's way, BentoML and MLflow (Docker, wrk)
+	scripts/setup.sh
+	.venv/bin/python bench/run.py

@@ -29,10 +29,12 @@ PROGRAM_FILES = [
 ]
 PROJECT_FILES = [
     ".dockerignore",
+    ".gitattributes",
     ".gitignore",
     "Dockerfile",
     "Makefile",
     "README.md",
+    "benchmark.py",
     "build_and_push.sh",
     "local_test/payload.csv",
     "local_test/predict.sh",
@@ -51,6 +53,7 @@ PROJECT_FILES = [
     "tests/conftest.py",
     "tests/test_build_and_push.py",
     "tests/test_container.py",
+    "tests/test_fuzz.py",
     "tests/test_hyperparameters.py",
     "tests/test_lifecycle.py",
     "tests/test_payloads.py",

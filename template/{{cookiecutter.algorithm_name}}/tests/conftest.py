@@ -4,6 +4,7 @@ OPT_ML points them at a temporary copy of local_test/test_dir instead of /opt/ml
 no Docker is needed; `serve` still runs real nginx in front of real gunicorn.
 """
 
+import io
 import os
 import shutil
 import signal
@@ -53,7 +54,9 @@ def write_channel(opt_ml: Path, channel: str, labels, features: np.ndarray, file
     folder = opt_ml / "input" / "data" / channel
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    rows = [",".join([str(label)] + [repr(float(v)) for v in row]) for label, row in zip(labels, features, strict=True)]
+    text = io.StringIO()
+    np.savetxt(text, features, delimiter=",", fmt="%.17g")
+    rows = [f"{label},{line}" for label, line in zip(labels, text.getvalue().splitlines(), strict=True)]
     for part, chunk in enumerate(np.array_split(np.arange(len(rows)), files)):
         (folder / f"part-{part}.csv").write_text("\n".join(rows[i] for i in chunk) + "\n")
 
@@ -177,3 +180,10 @@ def image() -> str:
     build = subprocess.run(["docker", "build", "-q", "-t", name, str(PROJECT)], capture_output=True, text=True)
     assert build.returncode == 0, build.stdout + build.stderr
     return name
+
+
+def pytest_terminal_summary(terminalreporter):
+    import test_fuzz
+
+    if test_fuzz.CASES["sent"]:
+        terminalreporter.write_line(f"fuzz: {test_fuzz.CASES['sent']} random requests sent to /invocations")

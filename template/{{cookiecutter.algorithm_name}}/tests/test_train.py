@@ -114,6 +114,7 @@ def test_classification_with_text_or_numeric_labels_and_unseen_data(opt_ml, text
     probabilities = model.predict_proba(X[700:])
     assert probabilities.shape == (200, 4)
     assert np.allclose(probabilities.sum(axis=1), 1.0)
+    assert np.array_equal(model.classes[probabilities.argmax(axis=1)], predicted)
 
 
 def test_regression_on_continuous_labels(opt_ml):
@@ -165,6 +166,7 @@ def test_channel_without_csv_files(opt_ml):
         ("a\nb\n", ["single column"]),
         (",1,2\nb,3,4\n", ["empty label"]),
         ("a,1,2\nb,,4\n", ["''"]),
+        ("a,1,2\nb,inf,4\n", ["row 2", "infinite"]),
     ],
 )
 def test_unusable_data_fails_with_a_reason(opt_ml, content, words):

@@ -78,6 +78,13 @@ def read_file(path: Path) -> tuple[np.ndarray, np.ndarray]:
         hint = _first_row_hint(path)
         reason = str(exc).rstrip(".")
         raise DataError(f"{path.name}: {reason}.{hint} Features must be numbers; the label comes first.") from exc
+    too_big = np.abs(features) > np.finfo(np.float32).max  # the libraries compute in float32
+    if too_big.any():
+        row, column = (int(i) + 1 for i in np.argwhere(too_big)[0])
+        raise DataError(
+            f"{path.name}: row {row}, feature column {column} is infinite or beyond float32 range; "
+            "use finite numbers (write nan for a missing value)"
+        )
     labels = np.char.strip(labels)
     if np.any(labels == ""):
         row = int(np.argmax(labels == "")) + 1

@@ -13,8 +13,6 @@ from pathlib import Path
 
 import numpy as np
 
-import model as framework
-
 META = "model.json"
 STAGING_PREFIX = ".staging-"
 # Held while files are renamed into place, so a SIGTERM cannot cut a commit in half.
@@ -32,6 +30,8 @@ def staging_dir(model_dir: Path) -> Path:
 
 def save(model_dir: Path, estimator, meta: dict) -> list[str]:
     """Write the artifact and model.json; returns the file names committed."""
+    import model as framework
+
     model_dir.mkdir(parents=True, exist_ok=True)
     staging = staging_dir(model_dir)
     shutil.rmtree(staging, ignore_errors=True)
@@ -56,6 +56,9 @@ class Model:
     """A trained model as served: the framework's estimator plus the label mapping."""
 
     def __init__(self, meta: dict, estimator):
+        import model as framework
+
+        self.framework = framework
         self.meta = meta
         self.estimator = estimator
         self.task = meta["task"]
@@ -64,7 +67,7 @@ class Model:
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """The user's labels (classification) or float values (regression)."""
-        raw = framework.predict(self.estimator, features)
+        raw = self.framework.predict(self.estimator, features)
         if self.classes is None:
             return np.asarray(raw, dtype=np.float64)
         return self.classes[np.asarray(raw, dtype=np.intp)]
@@ -72,10 +75,13 @@ class Model:
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
         if self.classes is None:
             raise ValueError("probabilities exist only for classification models")
-        return framework.predict_proba(self.estimator, features)
+        return self.framework.predict_proba(self.estimator, features)
 
 
 def load(model_dir: Path, threads: int = 1) -> Model:
+    # The framework (a heavy import) is loaded only when needed, so bad input fails fast.
+    import model as framework
+
     meta_path = model_dir / META
     if not meta_path.is_file():
         raise ModelLoadError(

@@ -10,6 +10,8 @@ import json
 import numpy as np
 
 CSV, JSON, NPY = "text/csv", "application/json", "application/x-npy"
+# Models compute in float32: anything beyond its range would silently become infinity.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 CONTENT_TYPES = (CSV, JSON, NPY)
 ACCEPT_TYPES = (CSV, JSON, NPY)
 
@@ -32,6 +34,13 @@ def decode(body: bytes, content_type: str, charset: str | None = None) -> np.nda
         rows = _csv(text) if content_type == CSV else _json(text)
     if rows.ndim != 2 or rows.shape[0] == 0 or rows.shape[1] == 0:
         raise PayloadError("the body holds no rows of features")
+    too_big = np.abs(rows) > FLOAT32_MAX  # NaN compares False: it stays, meaning "missing"
+    if too_big.any():
+        row, column = (int(i) + 1 for i in np.argwhere(too_big)[0])
+        raise PayloadError(
+            f"row {row}, column {column}: {rows[row - 1, column - 1]} is infinite or beyond float32 range; "
+            "features must be finite (NaN or nan marks a missing value)"
+        )
     return rows
 
 

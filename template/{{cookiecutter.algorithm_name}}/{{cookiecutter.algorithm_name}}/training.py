@@ -21,7 +21,6 @@ import numpy as np
 import dataset
 import hyperparameters
 import metrics
-import model as framework
 import model_artifact
 from paths import Paths
 
@@ -75,6 +74,8 @@ def train(paths: Paths) -> None:
                 f"{name}: {len(table.labels)} rows, {table.features.shape[1]} features, {len(table.files)} file(s)",
                 flush=True,
             )
+
+    import model as framework  # only now: bad hyperparameters or data fail without loading the library
 
     task = framework.task_of(params) or infer_task(train_table.labels)
     classes, y = encode_labels(task, train_table.labels, "training")
@@ -190,6 +191,8 @@ def _canonical(value: float) -> str:
 
 
 def report_metrics(task: str, estimator, channel: str, features: np.ndarray, truth: np.ndarray) -> None:
+    import model as framework
+
     predicted = framework.predict(estimator, features)
     for name, value in metrics.final(task, truth, predicted).items():
         metrics.emit(channel, name, value)

@@ -1,0 +1,101 @@
+"""Whatever a caller sends, /invocations answers 2xx or 4xx with a message, never 5xx, and keeps serving.
+
+Property-based: hypothesis generates random bytes, CSV of random shapes and values, JSON
+of the wrong shape, .npy files of every dtype and rank, and text in other encodings. The
+same corpus runs against the host server (`make test`) and once against the real container
+(`make test-container`).
+"""
+
+import io
+import json
+import subprocess
+import time
+import uuid
+
+import numpy as np
+import pytest
+import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+CASES = {"sent": 0}
+CONTENT_TYPES = ["text/csv", "application/json", "application/x-npy", "text/csv; charset=utf-8", "text/plain", ""]
+numbers = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-(10**30), 10**30),
+    st.sampled_from([1e308, -1e308, 5e-324, 3.4e38, 3.5e38, 0.0, -0.0]),
+)
+cells = st.one_of(numbers.map(repr), st.text(max_size=8), st.sampled_from(["", " ", "nan", "NaN", "inf", "1e", "--1", "١"]))
+csv_bodies = st.lists(st.lists(cells, min_size=0, max_size=8), min_size=0, max_size=20).map(
+    lambda rows: "\n".join(",".join(row) for row in rows)
+)
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), numbers, st.text(max_size=5)),
+    lambda inner: st.one_of(st.lists(inner, max_size=6), st.dictionaries(st.text(max_size=9), inner, max_size=3)),
+    max_leaves=30,
+)
+npy_dtypes = st.sampled_from(["f4", "f8", "i1", "u8", "?", "c16", "U5", "S3", "M8[s]", "f2"])
+
+
+def npy_body(dtype: str, shape: tuple[int, ...]) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.zeros(shape, dtype=dtype))
+    return buffer.getvalue()
+
+
+bodies = st.one_of(
+    st.binary(max_size=3000),
+    csv_bodies.map(str.encode),
+    csv_bodies.map(lambda text: text.encode("utf-16")),
+    csv_bodies.map(lambda text: text.encode("latin-1", "replace")),
+    json_values.map(lambda value: json.dumps(value).encode()),
+    st.builds(npy_body, npy_dtypes, st.lists(st.integers(0, 5), min_size=0, max_size=4).map(tuple)),
+    st.just(npy_body("O", (2, 2)).replace(b"|O", b"<f8")),  # a header that lies about its data
+)
+
+
+def check(url: str, body: bytes, content_type: str, accept: str) -> None:
+    CASES["sent"] += 1
+    headers = {"Content-Type": content_type, "Accept": accept} if content_type else {"Accept": accept}
+    response = requests.post(url + "/invocations", data=body, headers=headers, timeout=30)
+    assert response.status_code < 500, (response.status_code, response.text, body[:200], content_type)
+    if response.status_code >= 400:
+        assert response.json()["error"]
+
+
+def fuzz(url: str, examples: int) -> None:
+    @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(bodies, st.sampled_from(CONTENT_TYPES), st.sampled_from(["text/csv", "application/json", "*/*", "x/y"]))
+    def one(body, content_type, accept):
+        check(url, body, content_type, accept)
+
+    one()
+    assert requests.get(url + "/ping", timeout=2).status_code == 200
+
+
+def test_random_requests_never_get_a_5xx(server):
+    fuzz(server.url, examples=400)
+
+
+@pytest.mark.container
+def test_the_same_corpus_against_the_container(image, trained):
+    name = f"byoc-fuzz-{uuid.uuid4().hex[:8]}"
+    subprocess.run(
+        ["docker", "run", "-d", "--name", name, "-p", "127.0.0.1::8080",
+         "-v", f"{trained / 'model'}:/opt/ml/model:ro", image, "serve"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    try:
+        port = subprocess.run(["docker", "port", name, "8080"], capture_output=True, text=True, check=True)
+        url = "http://" + port.stdout.split()[0].replace("0.0.0.0", "127.0.0.1")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(url + "/ping", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        fuzz(url, examples=400)
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True)
