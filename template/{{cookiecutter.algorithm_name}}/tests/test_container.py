@@ -23,6 +23,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 
@@ -195,6 +196,12 @@ def wait_for_ping(container: Container, healthy: bool = True, timeout: float = S
             raise AssertionError(f"{container.name} exited before answering /ping:\n{container.logs()}")
         time.sleep(0.2)
     raise AssertionError(f"{container.name} gave no healthy /ping in {timeout} s:\n{container.logs()}")
+
+
+def startup_seconds(container: Container) -> float:
+    """Seconds from the container's start to now (call it right after its first healthy /ping)."""
+    started = container.inspect()["State"]["StartedAt"]  # RFC 3339 with nanoseconds, UTC
+    return time.time() - datetime.fromisoformat(started[:26].rstrip("Z") + "+00:00").timestamp()
 
 
 def post(container: Container, body: bytes, headers: dict, timeout: float = 60) -> requests.Response:
@@ -530,7 +537,7 @@ def test_the_local_test_scripts_as_the_readme_tells_them(launcher, image, tmp_pa
 
         def ours():
             ids = docker("ps", "-q", "--filter", f"ancestor={image}").stdout.split()
-            for info in json.loads(docker("inspect", *ids).stdout) if ids else []:
+            for info in json.loads(docker("inspect", *ids, check=False).stdout or "[]") if ids else []:
                 if any(m["Source"] == str(model) for m in info["Mounts"]):
                     return Container(info["Name"].lstrip("/"))
             assert serve.poll() is None, (tmp_path / "serve_local.log").read_text()
@@ -563,6 +570,7 @@ def test_the_local_test_scripts_as_the_readme_tells_them(launcher, image, tmp_pa
 def test_ping_is_200_with_an_empty_body(servers):
     main = servers["main"]
     wait_for_ping(main)
+    print(f"main server healthy {startup_seconds(main):.1f} s after its start")
     started = time.monotonic()
     response = requests.get(main.url + "/ping", timeout=2)
     assert response.status_code == 200
@@ -731,23 +739,37 @@ def test_a_missing_model_fails_ping_without_a_crash_loop(servers):
     assert reason and reason in container.logs()  # the operator sees why in CloudWatch
 
 
+class Upload(io.BytesIO):
+    """A request body that tells when the client has sent its last byte."""
+
+    def __init__(self, data: bytes):
+        super().__init__(data)
+        self.sent = threading.Event()
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = super().read(size)
+        if not chunk:
+            self.sent.set()
+        return chunk
+
+
 def test_docker_stop_finishes_the_request_in_flight_and_exits_0(servers, predictions):
     container = servers["stop"]
     wait_for_ping(container)
-    rows = 2_000_000  # about 5 s of work for one worker: surely in flight when the stop comes
-    body = PAYLOAD.read_bytes() * (rows // len(payload_lines()))
+    rows = 1_000_000  # seconds of work for one worker (a 15 MB batch)
+    upload = Upload(PAYLOAD.read_bytes() * (rows // len(payload_lines())))
     result = {}
 
     def call():
         try:
-            result["response"] = post(container, body, {"Content-Type": "text/csv"}, timeout=120)
+            result["response"] = post(container, upload, {"Content-Type": "text/csv"}, timeout=120)
         except requests.RequestException as exc:
             result["error"] = exc
         result["at"] = time.monotonic()
 
     caller = threading.Thread(target=call)
     caller.start()
-    time.sleep(1)  # the upload takes a fraction of that
+    assert upload.sent.wait(30), "the request body was not sent"
     started = time.monotonic()
     docker("stop", "-t", str(HOSTING_STOP_SECONDS), container.name, timeout=HOSTING_STOP_SECONDS + 30)
     seconds = time.monotonic() - started

@@ -26,6 +26,13 @@ def test_csv_variants(body):
     assert np.array_equal(payloads.decode(body, payloads.CSV), ROWS)
 
 
+def test_empty_csv_cells_are_missing_values():
+    rows = payloads.decode(b",3.5,1.4,\n6.7,,5.2,2.3\r\n\n", payloads.CSV)
+    assert rows.shape == (2, 4)
+    assert np.array_equal(np.isnan(rows), [[True, False, False, True], [False, True, False, False]])
+    assert payloads.decode(b"1,2\n\n3,4\n", payloads.CSV).shape == (2, 2)
+
+
 def test_json_shapes():
     for value in (ROWS.tolist(), {"instances": ROWS.tolist()}):
         assert np.array_equal(payloads.decode(json.dumps(value).encode(), payloads.JSON), ROWS)
@@ -79,6 +86,6 @@ def test_random_bytes_decode_or_raise_payload_error(body, content_type):
         max_size=50,
     )
 )
-def test_csv_round_trips_any_finite_floats(rows):
+def test_csv_round_trips_any_float32_value(rows):
     body = "\n".join(",".join(repr(v) for v in row) for row in rows).encode()
     assert np.array_equal(payloads.decode(body, payloads.CSV), np.array(rows))

@@ -165,7 +165,6 @@ def test_channel_without_csv_files(opt_ml):
         ("a,1,2\nb,3\n", ["column"]),
         ("a\nb\n", ["single column"]),
         (",1,2\nb,3,4\n", ["empty label"]),
-        ("a,1,2\nb,,4\n", ["''"]),
         ("a,1,2\nb,inf,4\n", ["row 2", "infinite"]),
     ],
 )
@@ -173,6 +172,17 @@ def test_unusable_data_fails_with_a_reason(opt_ml, content, words):
     folder = opt_ml / "input" / "data" / "training"
     (folder / "iris.csv").write_text(content)
     assert_failed(run_train(opt_ml), opt_ml, "iris.csv", *words)
+
+
+def test_empty_feature_cells_are_missing_values(opt_ml):
+    labels, X = classification_data(200, 4, 3)
+    write_channel(opt_ml, "training", labels, X)
+    folder = opt_ml / "input" / "data" / "training"
+    with open(folder / "part-0.csv", "a") as f:
+        f.write("class a,,1.5,,\n\nclass b, 2.0 ,,3,\n")
+    result = run_train(opt_ml)
+    assert result.returncode == 0, result.stderr
+    assert "training: 202 rows" in result.stdout
 
 
 def test_a_single_class_fails(opt_ml):

@@ -6,11 +6,14 @@ dot-files) are ignored, so a channel can point at a whole S3 prefix.
 """
 
 import csv
+import io
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+import payloads
 
 CSV_SUFFIXES = (".csv", ".csv.gz")
 
@@ -68,17 +71,20 @@ def read_file(path: Path) -> tuple[np.ndarray, np.ndarray]:
     columns = _count_columns(path)
     if columns < 2:
         raise DataError(f"{path.name} has a single column; put the label first and at least one feature after it.")
-    options = {"delimiter": ",", "quotechar": '"', "comments": None, "ndmin": 2, "encoding": "utf-8"}
+    options = {"delimiter": ",", "quotechar": '"', "comments": None, "ndmin": 2}
+    with _open_text(path) as f:
+        text = f.read()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # "input contained no data" is a failure here
-            labels = np.loadtxt(path, dtype=str, usecols=0, **options)[:, 0]
-            features = np.loadtxt(path, dtype=np.float64, usecols=range(1, columns), **options)
+            labels = np.loadtxt(io.StringIO(text), dtype=str, usecols=0, **options)[:, 0]
+            text = payloads.fill_empty_cells(text)  # an empty feature is a missing value (nan)
+            features = np.loadtxt(io.StringIO(text), dtype=np.float64, usecols=range(1, columns), **options)
     except (ValueError, UserWarning, UnicodeDecodeError) as exc:
         hint = _first_row_hint(path)
         reason = str(exc).rstrip(".")
         raise DataError(f"{path.name}: {reason}.{hint} Features must be numbers; the label comes first.") from exc
-    too_big = np.abs(features) > np.finfo(np.float32).max  # the libraries compute in float32
+    too_big = np.abs(features) >= payloads.FLOAT32_LIMIT  # the libraries compute in float32
     if too_big.any():
         row, column = (int(i) + 1 for i in np.argwhere(too_big)[0])
         raise DataError(

@@ -69,7 +69,8 @@ class Model:
         """The user's labels (classification) or float values (regression)."""
         raw = self.framework.predict(self.estimator, features)
         if self.classes is None:
-            return np.asarray(raw, dtype=np.float64)
+            raw = np.asarray(raw)
+            return raw if raw.dtype in (np.float32, np.float64) else raw.astype(np.float64)
         return self.classes[np.asarray(raw, dtype=np.intp)]
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:

@@ -6,12 +6,16 @@ Requests decode to one float64 matrix, a row per record, parsed by numpy's C rea
 
 import io
 import json
+import re
 
 import numpy as np
 
 CSV, JSON, NPY = "text/csv", "application/json", "application/x-npy"
-# Models compute in float32: anything beyond its range would silently become infinity.
-FLOAT32_MAX = float(np.finfo(np.float32).max)
+# Models compute in float32: from this magnitude on, a value rounds to infinity there.
+FLOAT32_LIMIT = 2.0**128 * (1 - 2.0**-25)
+# An empty CSV cell is a missing value (pandas writes NaN that way): it reads as nan.
+# (Blank lines are not rows: numpy skips them.)
+EMPTY_CELL = re.compile(r"(?<=,)(?=,|\r?$)|^(?=,)", re.MULTILINE)
 CONTENT_TYPES = (CSV, JSON, NPY)
 ACCEPT_TYPES = (CSV, JSON, NPY)
 
@@ -34,7 +38,7 @@ def decode(body: bytes, content_type: str, charset: str | None = None) -> np.nda
         rows = _csv(text) if content_type == CSV else _json(text)
     if rows.ndim != 2 or rows.shape[0] == 0 or rows.shape[1] == 0:
         raise PayloadError("the body holds no rows of features")
-    too_big = np.abs(rows) > FLOAT32_MAX  # NaN compares False: it stays, meaning "missing"
+    too_big = np.abs(rows) >= FLOAT32_LIMIT  # NaN compares False: it stays, meaning "missing"
     if too_big.any():
         row, column = (int(i) + 1 for i in np.argwhere(too_big)[0])
         raise PayloadError(
@@ -44,8 +48,17 @@ def decode(body: bytes, content_type: str, charset: str | None = None) -> np.nda
     return rows
 
 
+def fill_empty_cells(text: str) -> str:
+    """CSV text with every empty cell written as nan."""
+    if ",," not in text and ",\n" not in text and ",\r" not in text and "\n," not in text:
+        if not (text.startswith(",") or text.rstrip("\r\n").endswith(",")):
+            return text  # the common case costs four substring scans
+    return EMPTY_CELL.sub("nan", text)
+
+
 def _csv(text: str) -> np.ndarray:
     try:
+        text = fill_empty_cells(text)
         return np.loadtxt(io.StringIO(text), delimiter=",", ndmin=2, dtype=np.float64, comments=None)
     except ValueError as exc:
         raise PayloadError(f"malformed CSV: {exc}".rstrip(".") + " (rows are numbers, no header)") from None
@@ -116,6 +129,8 @@ def encode(
 def _text(values: np.ndarray) -> list[str]:
     if values.dtype.kind in "US":
         return [_csv_cell(v) for v in values.tolist()]
+    if values.dtype == np.float32:  # XGBoost and LightGBM predict in float32
+        return values.astype(str).tolist()  # shortest text that reads back as the same float32
     return [repr(v) for v in values.tolist()]  # shortest text that reads back as the same float
 
 

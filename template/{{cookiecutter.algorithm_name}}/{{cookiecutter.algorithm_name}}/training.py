@@ -26,6 +26,7 @@ from paths import Paths
 
 FAILURE_LIMIT = 1024  # characters of /opt/ml/output/failure that SageMaker keeps
 MAX_AUTO_CLASSES = 20  # integer labels with more distinct values than this mean regression
+MAX_CLASSES = 1000  # more than this is almost surely a regression target given a classification objective
 EXIT_STOPPED = 143  # 128 + SIGTERM, as a shell reports a process it terminated
 
 
@@ -154,7 +155,7 @@ def encode_labels(task: str, labels: np.ndarray, channel: str, classes: np.ndarr
     numbers = _numbers(labels)
     if task == "regression":
         if numbers is None:
-            bad = next(v for v in labels if _numbers(np.asarray([v])) is None)
+            bad = str(next(v for v in labels if _numbers(np.asarray([v])) is None))
             raise TrainingError(
                 f"{channel}: label {bad!r} is not a number, but the task is regression; "
                 "use numeric labels or a classification objective"
@@ -166,13 +167,20 @@ def encode_labels(task: str, labels: np.ndarray, channel: str, classes: np.ndarr
         if numbers is not None:
             unique = unique[np.argsort(unique.astype(np.float64), kind="stable")]
         if len(unique) < 2:
-            raise TrainingError(f"{channel}: every label is {unique[0]!r}; classification needs at least two classes")
+            raise TrainingError(
+                f"{channel}: every label is {str(unique[0])!r}; classification needs at least two classes"
+            )
+        if len(unique) > MAX_CLASSES:
+            raise TrainingError(
+                f"{channel}: {len(unique)} distinct labels for a classification task (at most {MAX_CLASSES}); "
+                "for a numeric target choose a regression objective"
+            )
         classes = unique
     index = {name: code for code, name in enumerate(classes)}
     unknown = sorted(set(names) - set(index))
     if unknown:
         raise TrainingError(
-            f"{channel}: label(s) {', '.join(map(repr, unknown[:5]))} do not occur in training; "
+            f"{channel}: label(s) {', '.join(repr(str(u)) for u in unknown[:5])} do not occur in training; "
             "every validation label must also be a training label"
         )
     return classes, np.fromiter((index[n] for n in names), dtype=np.int64, count=len(names))
@@ -199,6 +207,10 @@ def report_metrics(task: str, estimator, channel: str, features: np.ndarray, tru
 
 
 def cpu_count() -> int:
+    """Threads for training: OMP_NUM_THREADS when set (e.g. to share a host), else every core."""
+    configured = os.environ.get("OMP_NUM_THREADS", "")
+    if configured.isdigit() and int(configured) > 0:
+        return int(configured)
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
