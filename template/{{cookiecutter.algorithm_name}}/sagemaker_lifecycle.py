@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The whole SageMaker lifecycle of this image, step by step, with the plain SageMaker API.
 
     python sagemaker_lifecycle.py --local
@@ -36,7 +35,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import boto3
+try:
+    import boto3
+except ImportError:
+    sys.exit(
+        "sagemaker_lifecycle.py needs boto3 (and sagemaker-core for --local): pip install -r requirements-deploy.txt"
+    )
 
 ALGORITHM = "{{ cookiecutter.algorithm_name }}"
 REGION = "{{ cookiecutter.aws_region }}"
@@ -167,20 +171,6 @@ class LocalStorage:
         return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-@dataclass
-class Backend:
-    """What differs between SageMaker and local mode; every step below uses only this."""
-
-    sagemaker: Any  # create_training_job, describe_*, create_model, ... (boto3's call shapes)
-    runtime: Any  # invoke_endpoint
-    storage: S3Storage | LocalStorage
-    role_arn: str
-    training_instance_type: str
-    hosting_instance_type: str
-    poll_seconds: int
-    local: "LocalDocker | None" = None
-
-
 # ---------------------------------------------------------------------------------------
 # Local mode: what the SDK needs, and the containers and network it leaves behind.
 
@@ -239,6 +229,20 @@ def _docker(*args: str) -> str:
     if result.returncode != 0:
         raise StepFailed(f"docker {' '.join(args[:2])} failed: {result.stderr.strip()}")
     return result.stdout
+
+
+@dataclass
+class Backend:
+    """What differs between SageMaker and local mode; every step below uses only this."""
+
+    sagemaker: Any  # create_training_job, describe_*, create_model, ... (boto3's call shapes)
+    runtime: Any  # invoke_endpoint
+    storage: S3Storage | LocalStorage
+    role_arn: str
+    training_instance_type: str
+    hosting_instance_type: str
+    poll_seconds: int
+    local: LocalDocker | None = None
 
 
 def local_backend(args: argparse.Namespace, run_dir: Path) -> Backend:
@@ -586,8 +590,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--prefix", default=ALGORITHM, help="S3 key prefix (default: %(default)s)")
     parser.add_argument(
         "--region",
-        default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or REGION,
-        help="AWS region (default: $AWS_REGION, $AWS_DEFAULT_REGION, else %(default)s)",
+        help=f"AWS region (default: $AWS_REGION, $AWS_DEFAULT_REGION, the AWS profile's, else {REGION}),"
+        " as build_and_push.sh picks it",
     )
     parser.add_argument("--training-instance-type", default=TRAINING_INSTANCE_TYPE, help="default: %(default)s")
     parser.add_argument("--hosting-instance-type", default=HOSTING_INSTANCE_TYPE, help="default: %(default)s")
@@ -601,11 +605,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8080, help="local mode: host port of the endpoint (default: 8080)")
     parser.add_argument("--poll-seconds", type=int, default=30, help="SageMaker: seconds between status checks")
     args = parser.parse_args(argv)
+    args.region = (
+        args.region
+        or os.environ.get("AWS_REGION")
+        or os.environ.get("AWS_DEFAULT_REGION")
+        or boto3.Session().region_name  # the AWS profile's region
+        or REGION
+    )
     if args.image is None and args.local:
         args.image = ALGORITHM
     if args.image is None:
         parser.error("--image (or IMAGE_URI) is required on SageMaker: the ECR URI ./build_and_push.sh prints")
-    if args.name is not None and not NAME.fullmatch(args.name):
+    if args.name is not None and not (NAME.fullmatch(args.name) and len(args.name) <= NAME_MAX):
         parser.error("--name must be 1 to 63 letters, digits and '-', starting and ending with a letter or digit")
     return args
 

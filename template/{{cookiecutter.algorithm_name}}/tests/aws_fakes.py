@@ -9,6 +9,7 @@ import base64
 import contextlib
 import json
 import os
+import platform
 import shutil
 import signal
 import subprocess
@@ -21,12 +22,20 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import free_port
+from conftest import PROJECT, free_port
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's account
 SECRET_ACCESS_KEY = "fake-secret-" + uuid.uuid4().hex  # must never appear in any output
 VENV_BIN = Path(sys.executable).parent  # moto_server and aws live beside the test interpreter
+# Docker's legacy builder builds only for the engine's own architecture. A project rendered
+# for the other one is pushed for this one in these tests (PLATFORM overrides the default);
+# test_build_and_push checks that the script refuses to push a mismatch.
+RENDERED_PLATFORM = "{{ cookiecutter.platform }}"
+NATIVE_ARCHITECTURE = {"x86_64": "amd64", "aarch64": "arm64"}.get(
+    platform.machine().lower(), platform.machine().lower()
+)
+BUILD_PLATFORM = f"linux/{NATIVE_ARCHITECTURE}"
 
 
 def require_tool(tool: str, install: str) -> str:
@@ -94,8 +103,11 @@ def registry(root: Path) -> Iterator[str]:
         f"storage:\n  filesystem:\n    rootdirectory: {root / 'storage'}\n  delete:\n    enabled: true\n"
         f"http:\n  addr: 127.0.0.1:{port}\n  secret: {uuid.uuid4().hex}\n"
     )
-    with _running([binary, "serve", str(config)], f"http://127.0.0.1:{port}/v2/", root / "registry.log"):
-        yield f"127.0.0.1:{port}"
+    try:
+        with _running([binary, "serve", str(config)], f"http://127.0.0.1:{port}/v2/", root / "registry.log"):
+            yield f"127.0.0.1:{port}"
+    finally:
+        shutil.rmtree(root / "storage", ignore_errors=True)  # a pushed image is hundreds of MB
 
 
 def aws_env(endpoint: str, **extra: str) -> dict[str, str]:
@@ -149,6 +161,8 @@ def build_and_push(
 ) -> Push:
     """Runs the project's real build_and_push.sh against moto and the registry."""
     docker_config.mkdir(parents=True, exist_ok=True)  # `docker login` writes here, not to ~/.docker
+    if BUILD_PLATFORM != RENDERED_PLATFORM:
+        env = {"PLATFORM": BUILD_PLATFORM, **env}
     result = subprocess.run(
         [str(project / "build_and_push.sh"), *args],
         env=aws_env(endpoint, REGISTRY_HOST=registry_host, DOCKER_CONFIG=str(docker_config), **env),
@@ -175,3 +189,11 @@ def pull_back(uri: str) -> str:
 
 def image_details(reference: str) -> dict:
     return json.loads(docker("image", "inspect", reference).stdout)[0]
+
+
+def copy_project(tmp_path: Path) -> Path:
+    """A copy of the project to change freely (its git state, its sample files)."""
+    target = tmp_path / PROJECT.name
+    ignore = shutil.ignore_patterns(".git", ".venv", ".sagemaker", "__pycache__", ".pytest_cache", ".ruff_cache")
+    shutil.copytree(PROJECT, target, ignore=ignore)
+    return target

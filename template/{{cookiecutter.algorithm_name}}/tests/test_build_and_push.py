@@ -6,16 +6,17 @@ Each test works on its own copy of the project, so git state and image names nev
 """
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import requests
 from aws_fakes import (
+    BUILD_PLATFORM,
     SECRET_ACCESS_KEY,
     build_and_push,
     client,
+    copy_project,
     docker,
     ecr_password,
     image_details,
@@ -29,7 +30,7 @@ from conftest import PROJECT
 pytestmark = pytest.mark.container
 
 ALGORITHM = "{{ cookiecutter.algorithm_name }}"
-ARCHITECTURE = "{{ cookiecutter.platform }}".split("/")[1]
+ARCHITECTURE = BUILD_PLATFORM.split("/")[1]  # the rendered platform where this engine can build it
 TIMESTAMP = r"\d{8}T\d{6}Z"
 
 
@@ -52,13 +53,6 @@ def local_tags():
     yield made
     for reference in made:
         docker("rmi", reference, check=False)
-
-
-def copy_project(tmp_path: Path) -> Path:
-    target = tmp_path / ALGORITHM
-    ignore = shutil.ignore_patterns(".git", ".venv", ".sagemaker", "__pycache__", ".pytest_cache", ".ruff_cache")
-    shutil.copytree(PROJECT, target, ignore=ignore)
-    return target
 
 
 def git(project: Path, *args: str) -> str:

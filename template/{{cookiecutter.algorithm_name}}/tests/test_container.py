@@ -13,6 +13,7 @@ training jobs start side by side in one fixture, and so do the serving container
 """
 
 import io
+import itertools
 import json
 import os
 import re
@@ -22,6 +23,7 @@ import socket
 import subprocess
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -163,9 +165,10 @@ class Launcher:
     def __init__(self, image: str):
         self.image = image
         self.names: list[str] = []
+        self.numbers = itertools.count()
 
     def start(self, role: str, *args: str, env=None, volumes=(), options=(), port=8080, publish=True) -> Container:
-        name = f"byoc-test-{RUN}-{role}-{len(self.names)}"
+        name = f"byoc-test-{RUN}-{role}-{next(self.numbers)}"
         command = ["run", "-d", "--name", name]
         for key, value in (env or {}).items():
             command += ["-e", f"{key}={value}"]
@@ -176,6 +179,17 @@ class Launcher:
         self.names.append(name)
         docker(*command, *options, self.image, *args)
         return Container(name, port)
+
+    def start_all(self, specs: dict[str, dict]) -> dict[str, Container]:
+        """Several containers at once (each `docker run` takes the daemon most of a second)."""
+
+        def start(role: str, spec: dict) -> Container:
+            options = dict(spec)
+            return self.start(role, *options.pop("args", ()), **options)
+
+        with ThreadPoolExecutor(max_workers=len(specs)) as pool:
+            futures = {role: pool.submit(start, role, spec) for role, spec in specs.items()}
+        return {role: future.result() for role, future in futures.items()}
 
     def remove_all(self) -> None:
         if self.names:
@@ -309,46 +323,48 @@ def predict_in_image(launcher: Launcher, model_dir: Path, rows_csv: Path) -> lis
 class TrainingRun:
     opt_ml: Path
     container: Container
-    exit_code: int | None = None
-    log: str = ""
+    exit_code: int
+    log: str
 
 
 @pytest.fixture(scope="module")
 def trainings(module_launcher, tmp_path_factory) -> dict[str, TrainingRun]:
     """Training jobs, all started at once, each on its own copy of the sample /opt/ml."""
     root = tmp_path_factory.mktemp("trainings")
-    runs: dict[str, TrainingRun] = {}
+    roles = ("sample", "cmd", "ro-input", "ro-image", "unknown-hp", "no-channel")
+    opt_ml = {role: new_opt_ml(root / role) for role in roles}
+    (opt_ml["unknown-hp"] / "input" / "config" / "hyperparameters.json").write_text('{"no_such_knob": "3"}')
+    shutil.rmtree(opt_ml["no-channel"] / "input" / "data" / "training")
 
-    def start(key, args=("train",), prepare=None, volumes=None, options=()):
-        opt_ml = new_opt_ml(root / key)
-        if prepare:
-            prepare(opt_ml)
-        mounts = volumes(opt_ml) if volumes else [mount(opt_ml, "/opt/ml")]
-        container = module_launcher.start(key, *args, volumes=mounts, options=options, publish=False)
-        runs[key] = TrainingRun(opt_ml, container)
+    def whole(key):
+        return [mount(opt_ml[key], "/opt/ml")]
 
-    def hyperparameters(text):
-        return lambda opt_ml: (opt_ml / "input" / "config" / "hyperparameters.json").write_text(text)
-
-    start("sample")  # docker run IMAGE train
-    start("cmd", args=())  # docker run IMAGE: the image's CMD
-    # FastFile mounts the channels read-only.
-    start("ro-input", volumes=lambda o: [mount(o, "/opt/ml"), mount(o / "input", "/opt/ml/input", True)])
-    # Only model/, output/ and /tmp writable: a job that writes anywhere else fails here.
-    start(
-        "ro-image",
-        volumes=lambda o: [
-            mount(o / "input", "/opt/ml/input", True),
-            mount(o / "model", "/opt/ml/model"),
-            mount(o / "output", "/opt/ml/output"),
-        ],
-        options=["--read-only", "--tmpfs", "/tmp"],
-    )
-    start("unknown-hp", prepare=hyperparameters('{"no_such_knob": "3"}'))
-    start("no-channel", prepare=lambda o: shutil.rmtree(o / "input" / "data" / "training"))
-    for run in runs.values():
-        run.exit_code = run.container.wait(timeout=300)
-        run.log = run.container.logs()
+    specs = {
+        "sample": {"args": ["train"], "volumes": whole("sample")},  # docker run IMAGE train
+        "cmd": {"args": [], "volumes": whole("cmd")},  # docker run IMAGE: the image's CMD
+        # FastFile mounts the channels read-only.
+        "ro-input": {
+            "args": ["train"],
+            "volumes": whole("ro-input") + [mount(opt_ml["ro-input"] / "input", "/opt/ml/input", True)],
+        },
+        # Only model/, output/ and /tmp writable: a job that writes anywhere else fails here.
+        "ro-image": {
+            "args": ["train"],
+            "volumes": [
+                mount(opt_ml["ro-image"] / "input", "/opt/ml/input", True),
+                mount(opt_ml["ro-image"] / "model", "/opt/ml/model"),
+                mount(opt_ml["ro-image"] / "output", "/opt/ml/output"),
+            ],
+            "options": ["--read-only", "--tmpfs", "/tmp"],
+        },
+        "unknown-hp": {"args": ["train"], "volumes": whole("unknown-hp")},
+        "no-channel": {"args": ["train"], "volumes": whole("no-channel")},
+    }
+    containers = module_launcher.start_all({key: dict(spec, publish=False) for key, spec in specs.items()})
+    runs = {}
+    for key, container in containers.items():
+        exit_code = container.wait(timeout=300)
+        runs[key] = TrainingRun(opt_ml[key], container, exit_code, container.logs())
     return runs
 
 
@@ -371,23 +387,19 @@ def servers(module_launcher, model_dir, tmp_path_factory) -> dict[str, Container
     model = mount(model_dir, "/opt/ml/model", True)  # SageMaker treats /opt/ml/model as read-only
     no_model = mount(tmp_path_factory.mktemp("no-model"), "/opt/ml/model", True)
     one = {"SAGEMAKER_MODEL_SERVER_WORKERS": "1"}  # where the worker count does not matter
-    start = module_launcher.start
-    return {
-        "main": start("main", "serve", volumes=[model]),  # default settings; read-only checks only
-        "port": start("port", "serve", env={**one, "SAGEMAKER_BIND_TO_PORT": "9090"}, port=9090, volumes=[model]),
-        "workers": start("workers", "serve", env={"SAGEMAKER_MODEL_SERVER_WORKERS": "3"}, volumes=[model]),
-        "batch": start(
-            "batch",
-            "serve",
-            env={**one, "SAGEMAKER_BATCH": "true", "SAGEMAKER_MAX_PAYLOAD_IN_MB": "6", "SAGEMAKER_BATCH_STRATEGY": "MULTI_RECORD"},
-            volumes=[model],
-        ),
-        "ro-image": start("ro-image", "serve", env=one, volumes=[model], options=["--read-only", "--tmpfs", "/tmp"]),
-        "no-model": start("no-model", "serve", env=one, volumes=[no_model]),
-        "stop": start("stop", "serve", env=one, volumes=[model]),
-        "kill-nginx": start("kill-nginx", "serve", env=one, volumes=[model]),
-        "kill-gunicorn": start("kill-gunicorn", "serve", env=one, volumes=[model]),
+    batch = {"SAGEMAKER_BATCH": "true", "SAGEMAKER_MAX_PAYLOAD_IN_MB": "6", "SAGEMAKER_BATCH_STRATEGY": "MULTI_RECORD"}
+    specs = {
+        "main": {"volumes": [model]},  # default settings; read-only checks only
+        "port": {"env": {**one, "SAGEMAKER_BIND_TO_PORT": "9090"}, "port": 9090, "volumes": [model]},
+        "workers": {"env": {"SAGEMAKER_MODEL_SERVER_WORKERS": "3"}, "volumes": [model]},
+        "batch": {"env": {**one, **batch}, "volumes": [model]},
+        "ro-image": {"env": one, "volumes": [model], "options": ["--read-only", "--tmpfs", "/tmp"]},
+        "no-model": {"env": one, "volumes": [no_model]},
+        "stop": {"env": one, "volumes": [model]},
+        "kill-nginx": {"env": one, "volumes": [model]},
+        "kill-gunicorn": {"env": one, "volumes": [model]},
     }
+    return module_launcher.start_all({role: dict(spec, args=["serve"]) for role, spec in specs.items()})
 
 
 @pytest.fixture(scope="module")

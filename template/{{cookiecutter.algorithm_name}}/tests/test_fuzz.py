@@ -25,7 +25,8 @@ numbers = st.one_of(
     st.integers(-(10**30), 10**30),
     st.sampled_from([1e308, -1e308, 5e-324, 3.4e38, 3.5e38, 0.0, -0.0]),
 )
-cells = st.one_of(numbers.map(repr), st.text(max_size=8), st.sampled_from(["", " ", "nan", "NaN", "inf", "1e", "--1", "١"]))
+odd_cells = st.sampled_from(["", " ", "nan", "NaN", "inf", "1e", "--1", "١"])
+cells = st.one_of(numbers.map(repr), st.text(max_size=8), odd_cells)
 csv_bodies = st.lists(st.lists(cells, min_size=0, max_size=8), min_size=0, max_size=20).map(
     lambda rows: "\n".join(",".join(row) for row in rows)
 )

@@ -6,14 +6,17 @@
 - The SageMaker path's calls, checked by botocore and recorded by a moto server.
 """
 
+import copy
 import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
 import uuid
 
+import boto3
 import pytest
 import requests
 from aws_fakes import (
@@ -23,6 +26,7 @@ from aws_fakes import (
     aws_env,
     build_and_push,
     client,
+    copy_project,
     docker,
     moto_server,
     pull_back,
@@ -43,6 +47,7 @@ COMPOSE_DIR_LABEL = "com.docker.compose.project.working_dir"
 def load_lifecycle():
     spec = importlib.util.spec_from_file_location("sagemaker_lifecycle", SCRIPT)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -121,6 +126,30 @@ def test_local_mode_end_to_end(pushed_image, expected, tmp_path):
     assert SECRET_ACCESS_KEY not in output
 
 
+def test_local_mode_failure_exits_1_and_still_cleans_up(image, tmp_path):
+    project = copy_project(tmp_path)
+    hyperparameters = project / "local_test" / "test_dir" / "input" / "config" / "hyperparameters.json"
+    hyperparameters.write_text('{"no_such_hyperparameter": "1"}\n')
+    name = f"failing-{uuid.uuid4().hex[:8]}"
+    work = tmp_path / "work"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SAGEMAKER_"))}
+    result = subprocess.run(
+        [sys.executable, str(project / SCRIPT.name), "--local", "--image", image]
+        + ["--workdir", str(work), "--port", str(free_port()), "--name", name],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    # The container's own reason (its /opt/ml/output/failure), not just "exit code 1".
+    assert re.search(rf"error: training job {name} failed: .*no_such_hyperparameter", result.stderr), result.stderr
+    assert "predictions:" not in result.stdout
+    assert "==> clean up" in result.stdout
+    assert our_containers(work) == []
+    assert not (work / name / "containers").exists()
+
+
 def test_metric_definitions_match_a_container_training_log(image, tmp_path):
     opt_ml = tmp_path / "opt_ml"
     shutil.copytree(TEST_DIR / "input", opt_ml / "input")
@@ -143,60 +172,94 @@ def test_metric_definitions_match_a_container_training_log(image, tmp_path):
     assert printed <= set(found), f"metric lines no definition records: {printed - set(found)}"
 
 
-def test_sagemaker_path_calls_against_moto(tmp_path):
-    """The calls SageMaker would get: botocore validates every request, moto records them.
+def test_sagemaker_path_calls_against_moto(tmp_path, monkeypatch, capsys):
+    """The requests SageMaker would get: botocore validates each one, and moto answers.
 
-    moto runs no container, so the prediction comes from moto's configurable answer queue
-    and the batch output file is put where the transform job would write it.
+    The script runs in this process so that every SageMaker request can be recorded as sent.
+    moto runs no container: the prediction comes from moto's configurable answer queue, and
+    the batch output file is put where the transform job would write it.
     """
     lifecycle = load_lifecycle()
     name = f"moto-{uuid.uuid4().hex[:8]}"
     bucket = "lifecycle-test"
     image = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{ALGORITHM}:0123abcd"
     role = f"arn:aws:iam::{ACCOUNT}:role/sagemaker-execution"
+    sent: dict[str, list[dict]] = {}
+
+    class RecordingSession(boto3.Session):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.events.register("provide-client-params.sagemaker", self.record)
+
+        @staticmethod
+        def record(params, model, **_):
+            sent.setdefault(model.name, []).append(copy.deepcopy(params))
+
     with moto_server(tmp_path) as moto:
+        for key in [k for k in os.environ if k.startswith(("AWS_", "SAGEMAKER_"))]:
+            monkeypatch.delenv(key)
+        for key, value in aws_env(moto).items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setattr(lifecycle.boto3, "Session", RecordingSession)
         s3 = client("s3", moto)
         s3.create_bucket(Bucket=bucket)
         answer = {"Body": "setosa\nvirginica", "ContentType": "text/csv", "InvokedProductionVariant": "AllTraffic"}
         requests.post(f"{moto}/moto-api/static/sagemaker/endpoint-results", json={"results": [answer]}, timeout=10)
         s3.put_object(Bucket=bucket, Key=f"{ALGORITHM}/{name}/transform/payload.csv.out", Body=b"setosa\nvirginica\n")
 
-        result = run_lifecycle(
-            "--image",
-            image,
-            "--role-arn",
-            role,
-            "--bucket",
-            bucket,
-            "--name",
-            name,
-            "--poll-seconds",
-            "1",
-            env=aws_env(moto),
-            timeout=300,
-        )
-        output = result.stdout + result.stderr
-        assert result.returncode == 0, output
-        assert printed_section(result.stdout, "predictions:") == ["setosa", "virginica"]
+        args = ["--image", image, "--role-arn", role, "--bucket", bucket, "--name", name, "--poll-seconds", "1"]
+        status = lifecycle.main(args)
+        printed = capsys.readouterr()
+        assert status == 0, printed.out + printed.err
+        assert printed_section(printed.out, "predictions:") == ["setosa", "virginica"]
+        assert printed_section(printed.out, "batch output") == ["setosa", "virginica"]
+
+        [training] = sent["CreateTrainingJob"]
+        assert training["TrainingJobName"] == name and training["RoleArn"] == role
+        assert training["AlgorithmSpecification"]["TrainingImage"] == image
+        assert training["AlgorithmSpecification"]["MetricDefinitions"] == lifecycle.metric_definitions()
+        assert training["HyperParameters"] == lifecycle.sample_hyperparameters()
+        hyperparameters = json.loads((TEST_DIR / "input" / "config" / "hyperparameters.json").read_text())
+        assert set(training["HyperParameters"]) == set(hyperparameters)
+        channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in training["InputDataConfig"]}
+        assert channels == {ch: f"s3://{bucket}/{ALGORITHM}/{name}/input/{ch}/" for ch in ("training", "validation")}
+        assert training["ResourceConfig"]["InstanceType"] == "{{ cookiecutter.training_instance_type }}"
 
         sagemaker = client("sagemaker", moto)
-        job = sagemaker.describe_training_job(TrainingJobName=name)
-        assert job["AlgorithmSpecification"]["TrainingImage"] == image
-        assert job["AlgorithmSpecification"]["MetricDefinitions"] == lifecycle.metric_definitions()
-        assert job["HyperParameters"] == lifecycle.sample_hyperparameters()
-        assert job["HyperParameters"] == json.loads((TEST_DIR / "input/config/hyperparameters.json").read_text())
-        assert {c["ChannelName"] for c in job["InputDataConfig"]} == {"training", "validation"}
+        [model] = sent["CreateModel"]
+        artifact = sagemaker.describe_training_job(TrainingJobName=name)["ModelArtifacts"]
+        assert model["PrimaryContainer"] == {
+            "Image": image,
+            "ModelDataUrl": artifact["S3ModelArtifacts"],
+            "Environment": {},
+        }
+        [config] = sent["CreateEndpointConfig"]
+        assert config["ProductionVariants"][0]["InstanceType"] == "{{ cookiecutter.hosting_instance_type }}"
 
-        transform = sagemaker.describe_transform_job(TransformJobName=name)
+        [transform] = sent["CreateTransformJob"]
         assert transform["BatchStrategy"] == "MultiRecord"
         assert transform["TransformInput"]["SplitType"] == "Line"
+        assert transform["TransformInput"]["ContentType"] == "text/csv"
         assert transform["TransformOutput"]["AssembleWith"] == "Line"
+        assert transform["TransformOutput"]["Accept"] == "text/csv"
+
+        # The endpoint goes before the batch job; everything is deleted once, in order.
+        operations = [op for op in sent if op.startswith(("Create", "Delete"))]
+        assert operations == [
+            "CreateTrainingJob",
+            "CreateModel",
+            "CreateEndpointConfig",
+            "CreateEndpoint",
+            "DeleteEndpoint",
+            "DeleteEndpointConfig",
+            "CreateTransformJob",
+            "DeleteModel",
+        ]
+        assert all(len(sent[op]) == 1 for op in operations)
 
         keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
         for key in ("input/training/iris.csv", "input/validation/iris.csv", "input/batch/payload.csv"):
             assert f"{ALGORITHM}/{name}/{key}" in keys
-
-        # Cleaned up: no endpoint, endpoint config or model is left to bill.
         assert sagemaker.list_endpoints()["Endpoints"] == []
         assert sagemaker.list_endpoint_configs()["EndpointConfigs"] == []
         assert sagemaker.list_models()["Models"] == []

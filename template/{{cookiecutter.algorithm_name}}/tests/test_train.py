@@ -177,6 +177,7 @@ def test_unusable_data_fails_with_a_reason(opt_ml, content, words):
 def test_empty_feature_cells_are_missing_values(opt_ml):
     labels, X = classification_data(200, 4, 3)
     write_channel(opt_ml, "training", labels, X)
+    write_channel(opt_ml, "validation", labels[:50], X[:50])
     folder = opt_ml / "input" / "data" / "training"
     with open(folder / "part-0.csv", "a") as f:
         f.write("class a,,1.5,,\n\nclass b, 2.0 ,,3,\n")

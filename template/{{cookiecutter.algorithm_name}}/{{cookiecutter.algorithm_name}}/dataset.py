@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 import payloads
+from cluster import share
 
 CSV_SUFFIXES = (".csv", ".csv.gz")
 
@@ -40,7 +41,8 @@ def channel_files(directory: Path) -> list[Path]:
     return [p for p in files if p.stat().st_size > 0]
 
 
-def read_channel(name: str, directory: Path) -> Table:
+def read_channel(name: str, directory: Path, part: tuple[int, int] | None = None) -> Table:
+    """Every CSV file of the channel, or with part=(rank, world) that host's share of them."""
     if not directory.is_dir():
         raise DataError(
             f"channel '{name}' is missing: no directory {directory}. Give the training job a '{name}' input channel."
@@ -53,6 +55,12 @@ def read_channel(name: str, directory: Path) -> Table:
             + (f" (found: {', '.join(present)})" if present else " (it is empty)")
             + ". Upload CSV files with the label in the first column and no header."
         )
+    rows_part = None
+    if part is not None:
+        if len(files) >= part[1]:
+            files = files[share(len(files), *part)]  # whole files: no file is read twice
+        else:
+            rows_part = part  # fewer files than hosts: every host reads all, keeps its rows
     labels, features, width = [], [], None
     for path in files:
         file_labels, file_features = read_file(path)
@@ -64,7 +72,11 @@ def read_channel(name: str, directory: Path) -> Table:
         width = file_features.shape[1]
         labels.append(file_labels)
         features.append(file_features)
-    return Table(np.concatenate(labels), np.concatenate(features), files)
+    table = Table(np.concatenate(labels), np.concatenate(features), files)
+    if rows_part is not None:
+        rows = share(len(table.labels), *rows_part)
+        table = Table(table.labels[rows], table.features[rows], files)
+    return table
 
 
 def read_file(path: Path) -> tuple[np.ndarray, np.ndarray]:

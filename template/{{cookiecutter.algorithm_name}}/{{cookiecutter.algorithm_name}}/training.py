@@ -22,6 +22,7 @@ import dataset
 import hyperparameters
 import metrics
 import model_artifact
+from cluster import Cluster, SingleHost, single_host
 from paths import Paths
 
 FAILURE_LIMIT = 1024  # characters of /opt/ml/output/failure that SageMaker keeps
@@ -59,50 +60,63 @@ def train(paths: Paths) -> None:
     config = read_config(paths)
     params = hyperparameters.parse(config["hyperparameters"], hyperparameters.load_schema())
     print("hyperparameters: " + json.dumps(params, sort_keys=True), flush=True)
+    cluster = Cluster.from_resourceconfig(config["resources"])
+    if cluster.world == 1:
+        train_on(paths, config, params, cluster, cluster_group=single_host(), framework=None)
+    else:
+        import model as framework
 
-    train_table = dataset.read_channel("training", paths.channel("training"))
-    valid_table = None
-    if "validation" in config["channels"] or paths.channel("validation").is_dir():
-        valid_table = dataset.read_channel("validation", paths.channel("validation"))
-        if valid_table.features.shape[1] != train_table.features.shape[1]:
-            raise TrainingError(
-                f"validation has {valid_table.features.shape[1]} feature columns, "
-                f"training has {train_table.features.shape[1]}; they must match"
-            )
-    for name, table in (("training", train_table), ("validation", valid_table)):
-        if table is not None:
+        if hasattr(framework, "join"):
+            print(f"{cluster.current}: host {cluster.rank + 1} of {cluster.world}, training one model together")
+            train_on(paths, config, params, cluster, framework.join(cluster), framework)
+        else:
             print(
-                f"{name}: {len(table.labels)} rows, {table.features.shape[1]} features, {len(table.files)} file(s)",
+                f"{cluster.current}: {framework.FRAMEWORK} trains on one host; each host trains on the data it "
+                f"was given and only {cluster.hosts[0]} writes the model. Use instance_count=1.",
                 flush=True,
             )
+            train_on(paths, config, params, cluster, single_host(), framework)
+    print(f"done in {time.monotonic() - started:.1f} s", flush=True)
 
-    import model as framework  # only now: bad hyperparameters or data fail without loading the library
 
-    task = framework.task_of(params) or infer_task(train_table.labels)
-    classes, y = encode_labels(task, train_table.labels, "training")
-    y_valid = None
-    if valid_table is not None:
-        _, y_valid = encode_labels(task, valid_table.labels, "validation", classes)
-    print(f"task: {task}" + (f", classes: {', '.join(classes)}" if classes is not None else ""), flush=True)
+def train_on(paths: Paths, config: dict, params: dict, cluster: Cluster, cluster_group, framework) -> None:
+    with cluster_group as group:
+        train_table = read_share(paths, config, "training", group)
+        valid_table = None
+        if "validation" in config["channels"] or paths.channel("validation").is_dir():
+            valid_table = read_share(paths, config, "validation", group)
+        widths = group.union([str(t.features.shape[1]) for t in (train_table, valid_table) if t is not None])
+        if len(widths) > 1:
+            raise TrainingError(
+                f"the data has {' and '.join(widths)} feature columns in different files or hosts; "
+                "every file of every channel needs the same columns"
+            )
 
-    estimator = framework.fit(
-        params,
-        task=task,
-        n_classes=0 if classes is None else len(classes),
-        X=train_table.features,
-        y=y,
-        X_valid=None if valid_table is None else valid_table.features,
-        y_valid=y_valid,
-        threads=cpu_count(),
-    )
+        if framework is None:
+            import model as framework  # only now: bad hyperparameters or data fail without loading the library
+
+        task = framework.task_of(params) or infer_task(train_table.labels, group)
+        classes, y = encode_labels(task, train_table.labels, "training", group=group)
+        y_valid = None
+        if valid_table is not None:
+            _, y_valid = encode_labels(task, valid_table.labels, "validation", classes, group)
+        print(f"task: {task}" + (f", classes: {', '.join(classes)}" if classes is not None else ""), flush=True)
+
+        estimator = framework.fit(
+            params,
+            task=task,
+            n_classes=0 if classes is None else len(classes),
+            X=train_table.features,
+            y=y,
+            X_valid=None if valid_table is None else valid_table.features,
+            y_valid=y_valid,
+            threads=cpu_count(),
+        )
     report_metrics(task, estimator, "train", train_table.features, y)
     if valid_table is not None:
         report_metrics(task, estimator, "validation", valid_table.features, y_valid)
-
-    hosts = config["resources"].get("hosts") or []
-    current = config["resources"].get("current_host")
-    if len(hosts) > 1 and current != sorted(hosts)[0] and not getattr(framework, "DISTRIBUTED", False):
-        print(f"{current}: only {sorted(hosts)[0]} writes the model on a multi-host job", flush=True)
+    if not cluster.leader:
+        print(f"{cluster.current}: {cluster.hosts[0]} writes the model", flush=True)
         return
     meta = {
         "task": task,
@@ -112,8 +126,22 @@ def train(paths: Paths) -> None:
         "versions": framework.versions(),
     }
     names = model_artifact.save(paths.model, estimator, meta)
-    elapsed = time.monotonic() - started
-    print(f"model saved to {paths.model}: {', '.join(names)} ({elapsed:.1f} s)", flush=True)
+    print(f"model saved to {paths.model}: {', '.join(names)}", flush=True)
+
+
+def read_share(paths: Paths, config: dict, channel: str, group) -> dataset.Table:
+    """This host's part of a channel. ShardedByS3Key: what SageMaker gave it. FullyReplicated
+    (every host has everything): every world-th file, or every world-th row if there are
+    fewer files than hosts, so the job as a whole sees every row once."""
+    sharded = config["channels"].get(channel, {}).get("S3DistributionType") == "ShardedByS3Key"
+    part = None if group.world == 1 or sharded else (group.rank, group.world)
+    table = dataset.read_channel(channel, paths.channel(channel), part)
+    print(
+        f"{channel}: {len(table.labels)} rows, {table.features.shape[1]} features, {len(table.files)} file(s)"
+        + (f" (share {group.rank + 1} of {group.world})" if group.world > 1 else ""),
+        flush=True,
+    )
+    return table
 
 
 def read_config(paths: Paths) -> dict:
@@ -141,17 +169,23 @@ def _read_json(path: Path, default: dict) -> dict:
     return value
 
 
-def infer_task(labels: np.ndarray) -> str:
+def infer_task(labels: np.ndarray, group=None) -> str:
+    group = group or SingleHost()
     numbers = _numbers(labels)
-    if numbers is None:
+    if not group.every(numbers is not None):
         return "classification"
-    if np.all(numbers == np.round(numbers)) and len(np.unique(numbers)) <= MAX_AUTO_CLASSES:
-        return "classification"
+    if group.every(bool(np.all(numbers == np.round(numbers)))):
+        distinct = [_canonical(v) for v in np.unique(numbers)[: MAX_AUTO_CLASSES + 1]]
+        if len(group.union(distinct)) <= MAX_AUTO_CLASSES:
+            return "classification"
     return "regression"
 
 
-def encode_labels(task: str, labels: np.ndarray, channel: str, classes: np.ndarray | None = None):
-    """(classes, y): class names and codes 0..k-1 for classification, (None, floats) for regression."""
+def encode_labels(task: str, labels: np.ndarray, channel: str, classes: np.ndarray | None = None, group=None):
+    """(classes, y): class names and codes 0..k-1 for classification, (None, floats) for regression.
+
+    On a multi-host job the classes are those of every host's labels together."""
+    group = group or SingleHost()
     numbers = _numbers(labels)
     if task == "regression":
         if numbers is None:
@@ -161,10 +195,11 @@ def encode_labels(task: str, labels: np.ndarray, channel: str, classes: np.ndarr
                 "use numeric labels or a classification objective"
             )
         return None, numbers
-    names = np.asarray([_canonical(v) for v in numbers]) if numbers is not None else labels
+    numeric = group.every(numbers is not None)  # numeric labels on every host: classes "1" and "1.0" are one
+    names = np.asarray([_canonical(v) for v in numbers]) if numeric else labels
     if classes is None:
-        unique = np.unique(names)
-        if numbers is not None:
+        unique = np.asarray(group.union(np.unique(names)[: MAX_CLASSES + 1].tolist()))
+        if numeric:
             unique = unique[np.argsort(unique.astype(np.float64), kind="stable")]
         if len(unique) < 2:
             raise TrainingError(

@@ -12,12 +12,17 @@ improved for early_stopping_rounds rounds; the saved model keeps only the rounds
 the best one, so predictions use the best iteration.
 """
 
+import contextlib
 import json
+import os
+import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import xgboost
+from xgboost.tracker import RabitTracker
 
 import metrics
 from hyperparameters import HyperparameterError
@@ -67,6 +72,88 @@ LABEL_DOMAIN = {
 }
 
 
+# Multi-host training: XGBoost's own collective (rabit). The first host runs the tracker on
+# this port; every host joins with its share of the data and all build the same trees.
+TRACKER_PORT = 9099
+# How long to wait for every host to answer before the job fails (SageMaker starts the
+# hosts of a job within seconds of each other; a host that never comes must not hang it).
+PEER_TIMEOUT = int(os.environ.get("PEER_TIMEOUT_SECONDS", "300"))
+
+
+@contextlib.contextmanager
+def join(cluster):
+    """The context in which this host trains one model together with the job's other hosts."""
+    leader_address = _resolve(cluster.hosts[0])
+    tracker = None
+    print(f"{cluster.current}: joining {cluster.world} hosts (tracker {cluster.hosts[0]}:{TRACKER_PORT})", flush=True)
+    try:
+        if cluster.leader:
+            tracker = RabitTracker(
+                n_workers=cluster.world, host_ip=leader_address, port=TRACKER_PORT, sortby="task", timeout=PEER_TIMEOUT
+            )
+            tracker.start()
+        with xgboost.collective.CommunicatorContext(
+            dmlc_communicator="rabit",
+            dmlc_tracker_uri=leader_address,
+            dmlc_tracker_port=TRACKER_PORT,
+            dmlc_task_id=str(cluster.rank),
+            dmlc_timeout=PEER_TIMEOUT,
+        ):
+            rank, world = xgboost.collective.get_rank(), xgboost.collective.get_world_size()
+            print(f"{cluster.current}: joined as rank {rank} of {world}", flush=True)
+            yield Group(rank, world)
+        if tracker is not None:
+            tracker.wait_for(PEER_TIMEOUT)
+    except xgboost.core.XGBoostError as exc:
+        raise RuntimeError(
+            f"hosts {', '.join(cluster.hosts)} could not train together ({_reason(exc)}); check that every "
+            f"host started within PEER_TIMEOUT_SECONDS={PEER_TIMEOUT} and can reach {cluster.hosts[0]}:{TRACKER_PORT}"
+        ) from exc
+    finally:
+        if tracker is not None:
+            with contextlib.suppress(xgboost.core.XGBoostError):  # already reported above
+                tracker.free()
+
+
+def _reason(exc: Exception) -> str:
+    """The telling line of an XGBoost network error (they come with a C++ stack trace)."""
+    lines = [line.strip(" -") for line in str(exc).splitlines() if line.strip() and "[bt]" not in line]
+    telling = [line for line in lines if any(w in line.lower() for w in ("error", "fail", "timeout", "refused"))]
+    return (telling or lines or ["unknown error"])[-1][:300]
+
+
+@dataclass
+class Group:
+    """The hosts training together: what the shared code asks of them (see cluster.SingleHost)."""
+
+    rank: int
+    world: int
+
+    def union(self, values: list[str]) -> list[str]:
+        together = set()
+        for root in range(self.world):
+            together |= set(xgboost.collective.broadcast(list(values) if root == self.rank else None, root))
+        return sorted(together)
+
+    def every(self, flag: bool) -> bool:
+        votes = np.array([1 if flag else 0], dtype=np.int32)
+        return bool(xgboost.collective.allreduce(votes, xgboost.collective.Op.MIN)[0])
+
+
+def _resolve(host: str) -> str:
+    """The host's address, retrying while the job's other hosts are still coming up."""
+    deadline = time.monotonic() + PEER_TIMEOUT
+    while True:
+        try:
+            return socket.gethostbyname(host)
+        except OSError as exc:
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"host {host} did not appear within {PEER_TIMEOUT} s ({exc}); a multi-host job needs every host"
+                ) from exc
+            time.sleep(1)
+
+
 @dataclass
 class Trained:
     """A trained booster and the kind of output its objective gives."""
@@ -90,6 +177,10 @@ def task_of(params: dict) -> str | None:
 
 
 def fit(params, *, task, n_classes, X, y, X_valid, y_valid, threads):
+    if params["tree_method"] == "exact" and xgboost.collective.is_distributed():
+        raise HyperparameterError(
+            "hyperparameter tree_method=exact cannot train across hosts; use hist (or approx), or instance_count=1"
+        )
     objective = _objective(params, task, n_classes)
     kind = _kind(objective)
     eval_metric = _eval_metric(params, objective, kind)
@@ -254,7 +345,7 @@ def predict_proba(estimator: Trained, X: np.ndarray) -> np.ndarray:
 
 def _output(estimator: Trained, X: np.ndarray) -> np.ndarray:
     # inplace_predict reads the float64 matrix directly (no DMatrix copy); NaN means missing.
-    return np.asarray(estimator.booster.inplace_predict(X, missing=np.nan), dtype=np.float64)
+    return np.asarray(estimator.booster.inplace_predict(X, missing=np.nan))
 
 
 def versions() -> dict[str, str]:
