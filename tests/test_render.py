@@ -11,6 +11,7 @@ import pytest
 from conftest import DEFAULTS, FRAMEWORKS, ROOT, render, tool_env
 
 PROGRAM_FILES = [
+    "cluster.py",
     "dataset.py",
     "hyperparameters.json",
     "hyperparameters.py",
@@ -50,12 +51,15 @@ PROJECT_FILES = [
     "requirements-dev.txt",
     "requirements.txt",
     "sagemaker_lifecycle.py",
+    "tests/aws_fakes.py",
     "tests/conftest.py",
     "tests/test_build_and_push.py",
     "tests/test_container.py",
+    "tests/test_distributed.py",
     "tests/test_fuzz.py",
     "tests/test_hyperparameters.py",
     "tests/test_lifecycle.py",
+    "tests/test_load.py",
     "tests/test_payloads.py",
     "tests/test_serve.py",
     "tests/test_train.py",

@@ -26,6 +26,7 @@ import inspect
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -243,7 +244,8 @@ class ContainerServer(Server):
 
     def start(self) -> None:
         self._starts += 1
-        self.container = f"bench-{self.name.replace(':', '-').replace('/', '-')}-{os.getpid()}-{self._starts}"
+        slug = re.sub(r"[^a-zA-Z0-9_.-]+", "-", self.name).strip("-.")
+        self.container = f"bench-{slug}-{os.getpid()}-{self._starts}"
         cmd = ["docker", "run", "-d", "--rm", "--name", self.container]
         cmd += ["-v", f"{self.model_dir.resolve()}:/opt/ml/model:ro"]
         for key, value in self.env.items():
@@ -616,13 +618,13 @@ FIGURES = [
     *[(f"rps_c{c}", f"1-row /invocations, c={c}", "req/s", False) for c in (1, 4, 16)],
     *[(f"p50_c{c}", f"1-row p50 latency, c={c}", "ms", True) for c in (1, 4, 16)],
     *[(f"p99_c{c}", f"1-row p99 latency, c={c}", "ms", True) for c in (1, 4, 16)],
-    *[(f"ping_c{c}", f"/ping (health), c={c}", "req/s", False) for c in (1, 4, 16)],
-    *[(f"share_c{c}", f"1-row rate / /ping rate, c={c}", "%", False) for c in (1, 4, 16)],
-    ("batch_s", "4 MB CSV batch, end to end (median of 3)", "s", True),
-    ("startup_s", "start to healthy /ping (median of 3)", "s", True),
-    ("pss_mib", "memory, whole server, PSS (after load)", "MiB", True),
-    ("rss_mib", "memory, whole server, RSS (after load)", "MiB", True),
-    ("idle_pss_mib", "memory, whole server, PSS (idle)", "MiB", True),
+    *[(f"ping_c{c}", f"health route (/ping), c={c}", "req/s", False) for c in (1, 4, 16)],
+    *[(f"share_c{c}", f"1-row rate as a share of /ping's, c={c}", "%", False) for c in (1, 4, 16)],
+    ("batch_s", "4 MB CSV batch end to end, median of 3", "s", True),
+    ("startup_s", "start to first healthy /ping, median of 3", "s", True),
+    ("pss_mib", "memory of the whole server after load, PSS", "MiB", True),
+    ("rss_mib", "memory of the whole server after load, RSS", "MiB", True),
+    ("idle_pss_mib", "memory of the whole server when idle, PSS", "MiB", True),
     ("worker_pss_mib", "memory per worker, PSS", "MiB", True),
     ("worker_rss_mib", "memory per worker, RSS", "MiB", True),
     ("workers", "workers", "", None),

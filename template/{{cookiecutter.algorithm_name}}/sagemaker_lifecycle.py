@@ -347,23 +347,25 @@ class Resources:
     running_jobs: list[tuple[str, str]] = field(default_factory=list)  # (kind, name) to stop on failure
 
 
-def upload_data(backend: Backend) -> dict[str, str]:
-    step("upload the sample data")
+def upload_data(backend: Backend, data: Path) -> dict[str, str]:
+    step(f"upload the data in {data}")
     uris = {}
     for channel in CHANNELS:
-        folder = TEST_DIR / "input" / "data" / channel
+        folder = data / channel
         files = sorted(p for p in folder.iterdir() if p.is_file())
         if not files:
             raise StepFailed(f"{folder} holds no files")
         for path in files:
-            say(f"    {path.relative_to(PROJECT)} -> {backend.storage.upload(path, f'input/{channel}/{path.name}')}")
+            say(f"    {path} -> {backend.storage.upload(path, f'input/{channel}/{path.name}')}")
         uris[channel] = backend.storage.folder_uri(f"input/{channel}")
     say(f"    {PAYLOAD.relative_to(PROJECT)} -> {backend.storage.upload(PAYLOAD, f'input/batch/{PAYLOAD.name}')}")
     uris["batch"] = backend.storage.folder_uri("input/batch")
     return uris
 
 
-def training_request(backend: Backend, name: str, image: str, uris: dict[str, str]) -> dict:
+def training_request(
+    backend: Backend, name: str, image: str, uris: dict[str, str], instances: int = 1, environment: dict | None = None
+) -> dict:
     """CreateTrainingJob's arguments: the sample hyperparameters, and metrics.py's regexes."""
     return dict(
         TrainingJobName=name,
@@ -389,8 +391,13 @@ def training_request(backend: Backend, name: str, image: str, uris: dict[str, st
             for channel in CHANNELS
         ],
         OutputDataConfig={"S3OutputPath": backend.storage.folder_uri("model")},
-        ResourceConfig={"InstanceType": backend.training_instance_type, "InstanceCount": 1, "VolumeSizeInGB": 10},
+        ResourceConfig={
+            "InstanceType": backend.training_instance_type,
+            "InstanceCount": instances,
+            "VolumeSizeInGB": 10,
+        },
         StoppingCondition={"MaxRuntimeInSeconds": 3600},
+        Environment=environment or {},
     )
 
 
@@ -404,11 +411,19 @@ def local_failure_reason(storage: LocalStorage) -> str | None:
         return None
 
 
-def train(backend: Backend, name: str, image: str, uris: dict[str, str], resources: Resources) -> str:
-    request = training_request(backend, name, image, uris)
+def train(
+    backend: Backend,
+    name: str,
+    image: str,
+    uris: dict[str, str],
+    resources: Resources,
+    instances: int = 1,
+    environment: dict | None = None,
+) -> str:
+    request = training_request(backend, name, image, uris, instances, environment)
     definitions = request["AlgorithmSpecification"]["MetricDefinitions"]
     step(f"training job {name}")
-    say(f"    image {image} on {backend.training_instance_type}")
+    say(f"    image {image} on {instances} x {backend.training_instance_type}")
     say(f"    hyperparameters {json.dumps(request['HyperParameters'])}")
     say(f"    {len(definitions)} MetricDefinitions: {', '.join(d['Name'] for d in definitions)}")
     resources.running_jobs.append(("training", name))
@@ -604,6 +619,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--port", type=int, default=8080, help="local mode: host port of the endpoint (default: 8080)")
     parser.add_argument("--poll-seconds", type=int, default=30, help="SageMaker: seconds between status checks")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=TEST_DIR / "input" / "data",
+        help="folder with training/ and validation/ CSV files to upload (default: the sample data)",
+    )
+    parser.add_argument(
+        "--instance-count", type=int, default=1, help="training instances (XGBoost trains one model across them)"
+    )
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="KEY=VALUE", help="environment of the training job (repeatable)"
+    )
+    parser.add_argument("--train-only", action="store_true", help="stop after training (keeps the model artifact)")
     args = parser.parse_args(argv)
     args.region = (
         args.region
@@ -616,6 +644,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.image = ALGORITHM
     if args.image is None:
         parser.error("--image (or IMAGE_URI) is required on SageMaker: the ECR URI ./build_and_push.sh prints")
+    if any("=" not in item for item in args.env):
+        parser.error("--env takes KEY=VALUE")
     if args.name is not None and not (NAME.fullmatch(args.name) and len(args.name) <= NAME_MAX):
         parser.error("--name must be 1 to 63 letters, digits and '-', starting and ending with a letter or digit")
     return args
@@ -637,8 +667,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             say(f"SageMaker in {args.region}: files in s3://{args.bucket}/{args.prefix}/{name}/")
             backend = aws_backend(args, name)
-        uris = upload_data(backend)
-        artifact = train(backend, name, args.image, uris, resources)
+        uris = upload_data(backend, args.data)
+        environment = dict(item.split("=", 1) for item in args.env)
+        artifact = train(backend, name, args.image, uris, resources, args.instance_count, environment)
+        if args.train_only:
+            return finish(backend, resources, problems, f"\ndone: {name} trained, model in {artifact}")
         deploy(backend, name, args.image, artifact, resources)
         predict(backend, name)
         # The endpoint bills by the hour, and in local mode it holds the port batch transform needs.
@@ -650,15 +683,21 @@ def main(argv: list[str] | None = None) -> int:
     except (Exception, KeyboardInterrupt) as exc:  # report any failure, clean up, exit 1
         kind = "" if isinstance(exc, StepFailed) else f"{type(exc).__name__}: "
         problems.append(f"{kind}{exc}" if str(exc) else kind + "interrupted")
-    finally:
-        if backend is not None:
-            step("clean up")
-            problems += [f"cleanup: {problem}" for problem in cleanup(backend, resources)]
+    return finish(
+        backend, resources, problems, f"\ndone: {name} trained, served, predicted, batch-transformed and cleaned up"
+    )
+
+
+def finish(backend: Backend | None, resources: Resources, problems: list[str], success: str) -> int:
+    """Clean up whatever the run created, then report: exit code 0 or 1."""
+    if backend is not None:
+        step("clean up")
+        problems += [f"cleanup: {problem}" for problem in cleanup(backend, resources)]
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr, flush=True)
     if problems:
         return 1
-    say(f"\ndone: {name} trained, served, predicted, batch-transformed and cleaned up")
+    say(success)
     return 0
 
 

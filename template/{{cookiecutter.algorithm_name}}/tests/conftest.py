@@ -4,6 +4,7 @@ OPT_ML points them at a temporary copy of local_test/test_dir instead of /opt/ml
 no Docker is needed; `serve` still runs real nginx in front of real gunicorn.
 """
 
+import contextlib
 import io
 import os
 import shutil
@@ -12,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -182,8 +184,37 @@ def image() -> str:
     return name
 
 
-def pytest_terminal_summary(terminalreporter):
-    import test_fuzz
+FIGURES: list[str] = []  # what the fuzz and load tests measured, printed at the end of the run
 
-    if test_fuzz.CASES["sent"]:
-        terminalreporter.write_line(f"fuzz: {test_fuzz.CASES['sent']} random requests sent to /invocations")
+
+def pytest_terminal_summary(terminalreporter):
+    for line in FIGURES:
+        terminalreporter.write_line(line)
+
+
+@contextlib.contextmanager
+def serving_container(image: str, model_dir: Path, *docker_args: str, prefix: str = "byoc-serve"):
+    """`docker run IMAGE serve` with model_dir mounted read-only at /opt/ml/model; yields (url, name)."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    subprocess.run(
+        ["docker", "run", "-d", "--name", name, "-p", "127.0.0.1::8080",
+         "-v", f"{model_dir}:/opt/ml/model:ro", *docker_args, image, "serve"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    try:
+        port = subprocess.run(["docker", "port", name, "8080"], capture_output=True, text=True, check=True)
+        url = "http://127.0.0.1:" + port.stdout.split()[0].rsplit(":", 1)[1]
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if requests.get(url + "/ping", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                logs = subprocess.run(["docker", "logs", name], capture_output=True, text=True)
+                raise AssertionError(f"{name} never became healthy:\n{logs.stdout[-3000:]}{logs.stderr[-3000:]}")
+            time.sleep(0.2)
+        yield url, name
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True)

@@ -245,7 +245,7 @@ def poll(condition, timeout: float, message: str, interval: float = 0.2):
     raise AssertionError(message)
 
 
-def free_port(port: int) -> bool:
+def port_is_free(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
@@ -293,15 +293,21 @@ def model_files(opt_ml: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def module_launcher(image):
-    launcher = Launcher(image)
+def image_id(image) -> str:
+    """The built image by ID: a tag can move under a running test (another build, another run)."""
+    return json.loads(docker("image", "inspect", image).stdout)[0]["Id"]
+
+
+@pytest.fixture(scope="module")
+def module_launcher(image_id):
+    launcher = Launcher(image_id)
     yield launcher
     launcher.remove_all()
 
 
 @pytest.fixture
-def launcher(image):
-    launcher = Launcher(image)
+def launcher(image_id):
+    launcher = Launcher(image_id)
     yield launcher
     launcher.remove_all()
 
@@ -410,15 +416,16 @@ def image_facts(module_launcher) -> dict:
 
 
 @pytest.fixture(scope="module")
-def image_config(image) -> dict:
-    return json.loads(docker("image", "inspect", image).stdout)[0]["Config"]
+def image_config(image_id) -> dict:
+    return json.loads(docker("image", "inspect", image_id).stdout)[0]["Config"]
 
 
 # ---------------------------------------------------------------- the image (C1-C5)
 
 
-def test_train_and_serve_are_on_the_path(image):
-    result = docker("run", "--rm", "--name", f"byoc-test-{RUN}-which", "--entrypoint", "which", image, "train", "serve")
+def test_train_and_serve_are_on_the_path(image_id):
+    name = f"byoc-test-{RUN}-which"
+    result = docker("run", "--rm", "--name", name, "--entrypoint", "which", image_id, "train", "serve")
     paths = result.stdout.split()
     assert [Path(p).name for p in paths] == ["train", "serve"]
     assert all(p.startswith("/opt/program/") for p in paths), paths
@@ -499,7 +506,7 @@ def test_docker_stop_ends_a_long_training_promptly_without_a_model(launcher, tmp
     write_channel(opt_ml, "training", y, X)
     write_channel(opt_ml, "validation", y[:5_000], X[:5_000])
     channel = opt_ml / "input" / "data" / "training"
-    for copy in range(1, 8):  # 320,000 rows, without the cost of formatting them all
+    for copy in range(1, 4):  # 160,000 rows (seconds of fitting), without the cost of formatting them all
         shutil.copyfile(channel / "part-0.csv", channel / f"part-{copy}.csv")
     (opt_ml / "input" / "config" / "hyperparameters.json").write_text("{}")
     container = launcher.start("long-train", "train", volumes=[mount(opt_ml, "/opt/ml")], publish=False)
@@ -510,7 +517,7 @@ def test_docker_stop_ends_a_long_training_promptly_without_a_model(launcher, tmp
             if line.startswith("task:"):  # fitting starts right after this line
                 break
         follow.kill()
-    assert container.running(), "training finished before it could be stopped: make the data bigger"
+    assert container.running(), f"training ended before it could be stopped (make the data bigger):\n{container.logs()}"
     started = time.monotonic()
     docker("stop", "-t", "120", container.name, timeout=150)  # StopTrainingJob: SIGTERM, SIGKILL after 120 s
     seconds = time.monotonic() - started
@@ -526,38 +533,39 @@ def test_docker_stop_ends_a_long_training_promptly_without_a_model(launcher, tmp
 # ---------------------------------------------------------------- the user's own flow (C39, C30)
 
 
-def test_the_local_test_scripts_as_the_readme_tells_them(launcher, image, tmp_path):
+def test_the_local_test_scripts_as_the_readme_tells_them(launcher, image_id, tmp_path):
     """train_local.sh, serve_local.sh and predict.sh on a copy of local_test/."""
     project = tmp_path / "project"
     shutil.copytree(LOCAL_TEST, project / "local_test", ignore=shutil.ignore_patterns("model", "output"))
     train = subprocess.run(
-        ["local_test/train_local.sh", image], cwd=project, capture_output=True, text=True, timeout=300
+        ["local_test/train_local.sh", image_id], cwd=project, capture_output=True, text=True, timeout=300
     )
     assert train.returncode == 0, train.stdout + train.stderr
     model = project / "local_test" / "test_dir" / "model"
     assert (model / "model.json").is_file()
     expected = as_csv_lines(predict_in_image(launcher, model, PAYLOAD))
 
-    if not free_port(8080):
+    if not port_is_free(8080):
         message = "something on 127.0.0.1:8080 already answers (serve_local.sh running?)"
         pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
-    log = open(tmp_path / "serve_local.log", "wb")
-    started = time.monotonic()
-    serve = subprocess.Popen(["local_test/serve_local.sh", image], cwd=project, stdout=log, stderr=subprocess.STDOUT)
-    container = None
+    log_path = tmp_path / "serve_local.log"
+    with open(log_path, "wb") as log:
+        started = time.monotonic()
+        serve = subprocess.Popen(["local_test/serve_local.sh", image_id], cwd=project, stdout=log, stderr=log)
     try:
 
-        def ours():
-            ids = docker("ps", "-q", "--filter", f"ancestor={image}").stdout.split()
+        def started_container():
+            """The container serve_local.sh started: the one that mounts this copy's model folder."""
+            ids = docker("ps", "-q").stdout.split()
             for info in json.loads(docker("inspect", *ids, check=False).stdout or "[]") if ids else []:
-                if any(m["Source"] == str(model) for m in info["Mounts"]):
+                if any(Path(m["Source"]).parts[-6:] == model.parts[-6:] for m in info["Mounts"]):
                     return Container(info["Name"].lstrip("/"))
-            assert serve.poll() is None, (tmp_path / "serve_local.log").read_text()
+            assert serve.poll() is None, log_path.read_text()
             return None
 
-        container = poll(ours, 60, "serve_local.sh started no container")
+        container = poll(started_container, 60, "serve_local.sh started no container")
         launcher.names.append(container.name)  # removed at the end whatever happens
-        poll(lambda: not free_port(8080), 60, "nothing listens on 127.0.0.1:8080")
+        poll(lambda: not port_is_free(8080), 60, "nothing listens on 127.0.0.1:8080")
         container.url = "http://127.0.0.1:8080"
         wait_for_ping(container)
         print(f"serve_local.sh: healthy {time.monotonic() - started:.1f} s after it started")
@@ -569,11 +577,10 @@ def test_the_local_test_scripts_as_the_readme_tells_them(launcher, image, tmp_pa
         assert predict.stdout.splitlines() == expected
 
         docker("stop", "-t", str(HOSTING_STOP_SECONDS), container.name, timeout=60)
-        assert serve.wait(timeout=30) == 0, (tmp_path / "serve_local.log").read_text()
+        assert serve.wait(timeout=30) == 0, log_path.read_text()
     finally:
         if serve.poll() is None:
             serve.kill()
-        log.close()
 
 
 # ---------------------------------------------------------------- serving, read-only checks (C16-C32)

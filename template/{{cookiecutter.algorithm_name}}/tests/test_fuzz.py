@@ -8,17 +8,14 @@ same corpus runs against the host server (`make test`) and once against the real
 
 import io
 import json
-import subprocess
-import time
-import uuid
 
 import numpy as np
 import pytest
 import requests
+from conftest import FIGURES, serving_container
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-CASES = {"sent": 0}
 CONTENT_TYPES = ["text/csv", "application/json", "application/x-npy", "text/csv; charset=utf-8", "text/plain", ""]
 numbers = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
@@ -56,7 +53,6 @@ bodies = st.one_of(
 
 
 def check(url: str, body: bytes, content_type: str, accept: str) -> None:
-    CASES["sent"] += 1
     headers = {"Content-Type": content_type, "Accept": accept} if content_type else {"Accept": accept}
     response = requests.post(url + "/invocations", data=body, headers=headers, timeout=30)
     assert response.status_code < 500, (response.status_code, response.text, body[:200], content_type)
@@ -71,6 +67,7 @@ def fuzz(url: str, examples: int) -> None:
         check(url, body, content_type, accept)
 
     one()
+    FIGURES.append(f"fuzz: {examples} random requests to {url}/invocations, none answered 5xx")
     assert requests.get(url + "/ping", timeout=2).status_code == 200
 
 
@@ -80,23 +77,5 @@ def test_random_requests_never_get_a_5xx(server):
 
 @pytest.mark.container
 def test_the_same_corpus_against_the_container(image, trained):
-    name = f"byoc-fuzz-{uuid.uuid4().hex[:8]}"
-    subprocess.run(
-        ["docker", "run", "-d", "--name", name, "-p", "127.0.0.1::8080",
-         "-v", f"{trained / 'model'}:/opt/ml/model:ro", image, "serve"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    try:
-        port = subprocess.run(["docker", "port", name, "8080"], capture_output=True, text=True, check=True)
-        url = "http://" + port.stdout.split()[0].replace("0.0.0.0", "127.0.0.1")
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(url + "/ping", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
+    with serving_container(image, trained / "model", prefix="byoc-fuzz") as (url, _):
         fuzz(url, examples=400)
-    finally:
-        subprocess.run(["docker", "rm", "-f", name], capture_output=True)

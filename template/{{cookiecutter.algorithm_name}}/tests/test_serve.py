@@ -187,6 +187,13 @@ def test_a_body_over_100_mb_gets_413(server):
     assert response.status_code == 413
 
 
+def test_oversized_headers_get_a_4xx_not_a_crash(server, sample_rows):
+    headers = dict(CSV, **{"X-Amzn-SageMaker-Custom-Attributes": "x" * 40_000})
+    response = post(server, csv_body(sample_rows), headers)
+    assert 400 <= response.status_code < 500
+    assert requests.get(server.url + "/ping", timeout=2).status_code == 200
+
+
 def test_execution_parameters(server):
     response = requests.get(server.url + "/execution-parameters", timeout=2)
     assert response.status_code == 200

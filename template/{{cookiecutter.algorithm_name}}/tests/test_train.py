@@ -186,6 +186,16 @@ def test_empty_feature_cells_are_missing_values(opt_ml):
     assert "training: 202 rows" in result.stdout
 
 
+def test_too_few_rows(opt_ml):
+    (opt_ml / "input" / "data" / "training" / "iris.csv").write_text("setosa,5.1,3.5,1.4,0.2\n")
+    assert_failed(run_train(opt_ml), opt_ml, "1 row(s)")
+
+
+def test_an_unreadable_file_fails_naming_it(opt_ml):
+    (opt_ml / "input" / "data" / "training" / "broken.csv").write_bytes(b"\xff\xfe\x00\x81garbage,\x9c\n" * 10)
+    assert_failed(run_train(opt_ml), opt_ml, "broken.csv")
+
+
 def test_a_single_class_fails(opt_ml):
     labels, X = classification_data(50, 3, 1)
     write_channel(opt_ml, "training", labels, X)

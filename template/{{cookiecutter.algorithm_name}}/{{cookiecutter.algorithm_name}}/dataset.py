@@ -84,15 +84,15 @@ def read_file(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if columns < 2:
         raise DataError(f"{path.name} has a single column; put the label first and at least one feature after it.")
     options = {"delimiter": ",", "quotechar": '"', "comments": None, "ndmin": 2}
-    with _open_text(path) as f:
-        text = f.read()
     try:
+        with _open_text(path) as f:
+            text = f.read()
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # "input contained no data" is a failure here
             labels = np.loadtxt(io.StringIO(text), dtype=str, usecols=0, **options)[:, 0]
             text = payloads.fill_empty_cells(text)  # an empty feature is a missing value (nan)
             features = np.loadtxt(io.StringIO(text), dtype=np.float64, usecols=range(1, columns), **options)
-    except (ValueError, UserWarning, UnicodeDecodeError) as exc:
+    except (ValueError, UserWarning, OSError) as exc:  # UnicodeDecodeError is a ValueError
         hint = _first_row_hint(path)
         reason = str(exc).rstrip(".")
         raise DataError(f"{path.name}: {reason}.{hint} Features must be numbers; the label comes first.") from exc

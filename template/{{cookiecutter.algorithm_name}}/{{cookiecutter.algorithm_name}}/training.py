@@ -27,6 +27,7 @@ from paths import Paths
 
 FAILURE_LIMIT = 1024  # characters of /opt/ml/output/failure that SageMaker keeps
 MAX_AUTO_CLASSES = 20  # integer labels with more distinct values than this mean regression
+MIN_ROWS = 2
 MAX_CLASSES = 1000  # more than this is almost surely a regression target given a classification objective
 EXIT_STOPPED = 143  # 128 + SIGTERM, as a shell reports a process it terminated
 
@@ -95,6 +96,10 @@ def train_on(paths: Paths, config: dict, params: dict, cluster: Cluster, cluster
         if framework is None:
             import model as framework  # only now: bad hyperparameters or data fail without loading the library
 
+        if len(train_table.labels) < MIN_ROWS:
+            raise TrainingError(
+                f"training has {len(train_table.labels)} row(s) here; at least {MIN_ROWS} are needed to fit a model"
+            )
         task = framework.task_of(params) or infer_task(train_table.labels, group)
         classes, y = encode_labels(task, train_table.labels, "training", group=group)
         y_valid = None
