@@ -6,10 +6,12 @@ outside (read-only where SageMaker mounts it so); `docker stop` reaching the pro
 PID 1; the logs in `docker logs`; and the local_test scripts run exactly as the README
 tells a user to run them.
 
-Every container is named byoc-test-<run>-<role>-<n>, answers only on 127.0.0.1 (each one
-publishes its port to a free host port) and is removed at the end, even when a test
-fails. Starting a container costs seconds of CPU (the framework's imports), so the
-training jobs start side by side in one fixture, and so do the serving containers.
+Every container runs the built image by ID (a tag can move during a run), is named
+byoc-test-<run>-<role>-<n> (serve_local.sh's own container is found by its mount),
+answers only on 127.0.0.1 (each one publishes its port to a free host port) and is
+removed at the end, even when a test fails. Starting a container costs seconds of CPU
+(the framework's imports), so the training jobs start side by side in one fixture, and
+so do the serving containers.
 """
 
 import io

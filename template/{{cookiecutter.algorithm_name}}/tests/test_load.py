@@ -8,7 +8,6 @@ import os
 import re
 import subprocess
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -62,7 +61,9 @@ def test_soak_at_concurrency_64_with_6_mb_batches(image, trained, tmp_path):
 
         def post_batches():
             while not stop.is_set():
-                response = requests.post(url + "/invocations", data=batch, headers={"Content-Type": "text/csv"}, timeout=120)
+                response = requests.post(
+                    url + "/invocations", data=batch, headers={"Content-Type": "text/csv"}, timeout=120
+                )
                 if response.status_code == 200 and response.text.count("\n") + 1 == batch.count(b"\n"):
                     batches["ok"] += 1
                 else:
@@ -73,9 +74,9 @@ def test_soak_at_concurrency_64_with_6_mb_batches(image, trained, tmp_path):
         batcher = threading.Thread(target=post_batches)
         sampler.start()
         batcher.start()
+        script = wrk_lua(tmp_path, one_row)
         wrk = subprocess.run(
-            ["wrk", "-t2", "-c64", f"-d{SOAK_SECONDS}s", "--latency", "--timeout", "30s", "-s", wrk_lua(tmp_path, one_row),
-             url + "/invocations"],
+            ["wrk", "-t2", "-c64", f"-d{SOAK_SECONDS}s", "--latency", "--timeout", "30s", "-s", script, url + "/invocations"],
             capture_output=True, text=True,
         )  # fmt: skip
         memory["end"] = server_memory_kib(name)
@@ -104,7 +105,6 @@ def test_soak_at_concurrency_64_with_6_mb_batches(image, trained, tmp_path):
 
 def test_a_full_tmp_fails_only_that_request(image, trained):
     """nginx keeps bodies over 8 MB in /tmp; with /tmp full that request gets a 5xx, and serving goes on."""
-    body = (b"5.1,3.5,1.4,0.2\n" * 1_000_000)[: 16 * 1024 * 1024]
     n_features = len((PROJECT / "local_test" / "payload.csv").read_text().split("\n")[0].split(","))
     rows = np.tile(np.arange(n_features, dtype=float), (1, 1))
     one_row = ",".join(map(str, rows[0])).encode()

@@ -80,20 +80,26 @@ def read_channel(name: str, directory: Path, part: tuple[int, int] | None = None
 
 
 def read_file(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    columns = _count_columns(path)
+    try:
+        with _open_text(path) as f:
+            text = f.read()
+    except (OSError, ValueError) as exc:  # unreadable, not gzip, not UTF-8 (UnicodeDecodeError)
+        raise DataError(f"{path.name} cannot be read as UTF-8 CSV text: {exc}") from exc
+    rows = [
+        row for _, row in zip(range(2), csv.reader(line for line in io.StringIO(text) if line.strip()), strict=False)
+    ]
+    columns = len(rows[0]) if rows else 0
     if columns < 2:
         raise DataError(f"{path.name} has a single column; put the label first and at least one feature after it.")
     options = {"delimiter": ",", "quotechar": '"', "comments": None, "ndmin": 2}
     try:
-        with _open_text(path) as f:
-            text = f.read()
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # "input contained no data" is a failure here
             labels = np.loadtxt(io.StringIO(text), dtype=str, usecols=0, **options)[:, 0]
             text = payloads.fill_empty_cells(text)  # an empty feature is a missing value (nan)
             features = np.loadtxt(io.StringIO(text), dtype=np.float64, usecols=range(1, columns), **options)
-    except (ValueError, UserWarning, OSError) as exc:  # UnicodeDecodeError is a ValueError
-        hint = _first_row_hint(path)
+    except (ValueError, UserWarning) as exc:
+        hint = _header_hint(rows)
         reason = str(exc).rstrip(".")
         raise DataError(f"{path.name}: {reason}.{hint} Features must be numbers; the label comes first.") from exc
     too_big = np.abs(features) >= payloads.FLOAT32_LIMIT  # the libraries compute in float32
@@ -110,18 +116,8 @@ def read_file(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return labels, features
 
 
-def _count_columns(path: Path) -> int:
-    with _open_text(path) as f:
-        for row in csv.reader(f):
-            if row:
-                return len(row)
-    return 0
-
-
-def _first_row_hint(path: Path) -> str:
-    """If the first row is not numeric but later rows are, the file probably has a header."""
-    with _open_text(path) as f:
-        rows = [row for _, row in zip(range(2), csv.reader(f), strict=False)]
+def _header_hint(rows: list[list[str]]) -> str:
+    """If the first row is not numeric but the second is, the file probably has a header."""
     if len(rows) == 2 and not _numeric(rows[0][1:]) and _numeric(rows[1][1:]):
         return " The first line looks like a header: remove it (the files must have no header)."
     return ""
