@@ -76,7 +76,8 @@ def test_soak_at_concurrency_64_with_6_mb_batches(image, trained, tmp_path):
         batcher.start()
         script = wrk_lua(tmp_path, one_row)
         wrk = subprocess.run(
-            ["wrk", "-t2", "-c64", f"-d{SOAK_SECONDS}s", "--latency", "--timeout", "30s", "-s", script, url + "/invocations"],
+            ["wrk", "-t2", "-c64", f"-d{SOAK_SECONDS}s", "--latency", "--timeout", "30s", "-s", script,
+             url + "/invocations"],
             capture_output=True, text=True,
         )  # fmt: skip
         memory["end"] = server_memory_kib(name)
