@@ -1,0 +1,139 @@
+"""Training data: every CSV file of a channel, label in the first column, no header.
+
+SageMaker copies a channel's S3 objects into /opt/ml/input/data/<channel>/ (File mode)
+or mounts them read-only (FastFile). Files that are not CSV (a manifest, _SUCCESS,
+dot-files) are ignored, so a channel can point at a whole S3 prefix.
+"""
+
+import csv
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import payloads
+from cluster import share
+
+CSV_SUFFIXES = (".csv", ".csv.gz")
+
+
+class DataError(ValueError):
+    """The data cannot be used as given; the message says which file and what to change."""
+
+
+@dataclass
+class Table:
+    labels: np.ndarray  # the first column, as text
+    features: np.ndarray  # float64, one row per record
+    files: list[Path]
+
+
+def channel_files(directory: Path) -> list[Path]:
+    files = [
+        p
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(directory).parts)
+        and p.name.lower().endswith(CSV_SUFFIXES)
+    ]
+    return [p for p in files if p.stat().st_size > 0]
+
+
+def read_channel(name: str, directory: Path, part: tuple[int, int] | None = None) -> Table:
+    """Every CSV file of the channel, or with part=(rank, world) that host's share of them."""
+    if not directory.is_dir():
+        raise DataError(
+            f"channel '{name}' is missing: no directory {directory}. Give the training job a '{name}' input channel."
+        )
+    files = channel_files(directory)
+    if not files:
+        present = sorted(p.name for p in directory.rglob("*") if p.is_file())[:5]
+        raise DataError(
+            f"channel '{name}' has no non-empty .csv files in {directory}"
+            + (f" (found: {', '.join(present)})" if present else " (it is empty)")
+            + ". Upload CSV files with the label in the first column and no header."
+        )
+    rows_part = None
+    if part is not None:
+        if len(files) >= part[1]:
+            files = files[share(len(files), *part)]  # whole files: no file is read twice
+        else:
+            rows_part = part  # fewer files than hosts: every host reads all, keeps its rows
+    labels, features, width = [], [], None
+    for path in files:
+        file_labels, file_features = read_file(path)
+        if width is not None and file_features.shape[1] != width:
+            raise DataError(
+                f"{path.name} has {file_features.shape[1]} feature columns but "
+                f"{files[0].name} has {width}; every file of channel '{name}' needs the same columns."
+            )
+        width = file_features.shape[1]
+        labels.append(file_labels)
+        features.append(file_features)
+    table = Table(np.concatenate(labels), np.concatenate(features), files)
+    if rows_part is not None:
+        rows = share(len(table.labels), *rows_part)
+        table = Table(table.labels[rows], table.features[rows], files)
+    return table
+
+
+def read_file(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with _open_text(path) as f:
+            text = f.read()
+    except (OSError, ValueError) as exc:  # unreadable, not gzip, not UTF-8 (UnicodeDecodeError)
+        raise DataError(f"{path.name} cannot be read as UTF-8 CSV text: {exc}") from exc
+    rows = [
+        row for _, row in zip(range(2), csv.reader(line for line in io.StringIO(text) if line.strip()), strict=False)
+    ]
+    columns = len(rows[0]) if rows else 0
+    if columns < 2:
+        raise DataError(f"{path.name} has a single column; put the label first and at least one feature after it.")
+    options = {"delimiter": ",", "quotechar": '"', "comments": None, "ndmin": 2}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # "input contained no data" is a failure here
+            labels = np.loadtxt(io.StringIO(text), dtype=str, usecols=0, **options)[:, 0]
+            text = payloads.fill_empty_cells(text)  # an empty feature is a missing value (nan)
+            features = np.loadtxt(io.StringIO(text), dtype=np.float64, usecols=range(1, columns), **options)
+    except (ValueError, UserWarning) as exc:
+        hint = _header_hint(rows)
+        reason = str(exc).rstrip(".")
+        raise DataError(f"{path.name}: {reason}.{hint} Features must be numbers; the label comes first.") from exc
+    too_big = np.abs(features) >= payloads.FLOAT32_LIMIT  # the libraries compute in float32
+    if too_big.any():
+        row, column = (int(i) + 1 for i in np.argwhere(too_big)[0])
+        raise DataError(
+            f"{path.name}: row {row}, feature column {column} is infinite or beyond float32 range; "
+            "use finite numbers (write nan for a missing value)"
+        )
+    labels = np.char.strip(labels)
+    if np.any(labels == ""):
+        row = int(np.argmax(labels == "")) + 1
+        raise DataError(f"{path.name}: row {row} has an empty label (first column).")
+    return labels, features
+
+
+def _header_hint(rows: list[list[str]]) -> str:
+    """If the first row is not numeric but the second is, the file probably has a header."""
+    if len(rows) == 2 and not _numeric(rows[0][1:]) and _numeric(rows[1][1:]):
+        return " The first line looks like a header: remove it (the files must have no header)."
+    return ""
+
+
+def _numeric(cells: list[str]) -> bool:
+    try:
+        [float(c) for c in cells]
+    except ValueError:
+        return False
+    return True
+
+
+def _open_text(path: Path):
+    if path.name.lower().endswith(".gz"):
+        import gzip
+
+        return gzip.open(path, "rt", encoding="utf-8", newline="")
+    return open(path, encoding="utf-8", newline="")

@@ -1,0 +1,116 @@
+"""Hyperparameters: SageMaker hands every value over as a string; one schema types them.
+
+The schema (hyperparameters.json beside this file) declares each name with its type,
+default, allowed range and meaning. The same file renders the table in the README, so
+the documentation cannot drift from what `train` accepts.
+"""
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+SCHEMA_FILE = Path(__file__).with_name("hyperparameters.json")
+TYPES = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}
+TRUE, FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
+NULLS = {"none", "null", ""}
+
+
+class HyperparameterError(ValueError):
+    """A value SageMaker passed that the schema does not allow; the message names the key."""
+
+
+def load_schema(path: Path = SCHEMA_FILE) -> dict[str, dict[str, Any]]:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def is_sagemaker_owned(name: str) -> bool:
+    # SageMaker and its SDKs add these themselves (automatic model tuning adds
+    # _tuning_objective_metric; framework estimators add sagemaker_*).
+    return name.startswith("_") or name.startswith("sagemaker_")
+
+
+def parse(raw: dict[str, Any], schema: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Typed values for every schema name: the given ones checked, the rest defaulted."""
+    errors = []
+    unknown = sorted(k for k in raw if k not in schema and not is_sagemaker_owned(k))
+    if unknown:
+        errors.append(
+            f"unknown hyperparameter(s) {', '.join(unknown)}; this algorithm accepts: " + ", ".join(sorted(schema))
+        )
+    values = {}
+    for name, spec in schema.items():
+        if name not in raw:
+            values[name] = spec["default"]
+            continue
+        try:
+            values[name] = convert(raw[name], spec)
+        except ValueError as exc:
+            errors.append(f"hyperparameter {name}={raw[name]!r}: {exc}")
+    if errors:
+        raise HyperparameterError("; ".join(errors))
+    return values
+
+
+def convert(value: Any, spec: dict[str, Any]) -> Any:
+    """One value, as SageMaker sends it (a string), to the schema's type, within its range."""
+    if isinstance(value, str):
+        text = value.strip()
+        # The SDK JSON-encodes values for script-mode estimators: '"gini"' means gini.
+        if len(text) >= 2 and text[0] == text[-1] == '"':
+            text = json.loads(text)
+        if spec.get("nullable") and text.lower() in NULLS:
+            return None
+        value = _from_text(text, spec["type"])
+    elif value is None and spec.get("nullable"):
+        return None
+    else:
+        value = _from_text(str(value).lower() if isinstance(value, bool) else str(value), spec["type"])
+    _check_range(value, spec)
+    return value
+
+
+def _from_text(text: str, kind: str) -> Any:
+    if kind == "str":
+        return text
+    if kind == "bool":
+        if text.lower() in TRUE:
+            return True
+        if text.lower() in FALSE:
+            return False
+        raise ValueError("expected true or false")
+    try:
+        number = float(text)
+    except ValueError:
+        raise ValueError(f"expected {TYPES[kind]}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"expected {TYPES[kind]}, not {text}")
+    if kind == "int":
+        if number != int(number):
+            raise ValueError("expected an integer")
+        return int(number)
+    return number
+
+
+def _check_range(value: Any, spec: dict[str, Any]) -> None:
+    choices = spec.get("choices")
+    if choices is not None and value not in choices:
+        raise ValueError("expected one of " + ", ".join(map(str, choices)))
+    low, high = spec.get("min"), spec.get("max")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ValueError(f"expected a value from {describe_range(spec)}")
+
+
+def describe_range(spec: dict[str, Any]) -> str:
+    """The allowed values in words, for error messages and the README table."""
+    if spec.get("choices") is not None:
+        allowed = ", ".join(map(str, spec["choices"]))
+    elif spec["type"] == "bool":
+        allowed = "true, false"
+    else:
+        low, high = spec.get("min"), spec.get("max")
+        low_text = "-inf" if low is None else str(low)
+        high_text = "inf" if high is None else str(high)
+        allowed = f"{low_text} to {high_text}"
+    return allowed + (", or none" if spec.get("nullable") else "")

@@ -1,0 +1,37 @@
+"""Training metrics, printed as `name=value` lines that SageMaker's MetricDefinitions match.
+
+SageMaker scans the job's stdout/stderr with one regex per metric; the first capture
+group must be a number. `definitions()` is the single source for those regexes: the
+lifecycle script ships them, and the tests run them over a real training log.
+"""
+
+import math
+
+import numpy as np
+
+NUMBER = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
+FINAL = {"classification": ("accuracy",), "regression": ("rmse", "mae", "r2")}
+
+
+def emit(channel: str, name: str, value: float, iteration: int | None = None) -> None:
+    prefix = "" if iteration is None else f"[{iteration}] "
+    print(f"{prefix}{channel}:{name}={value:.6g}", flush=True)
+
+
+def definitions(task: str, iteration_metrics: tuple[str, ...] = ()) -> list[dict[str, str]]:
+    """MetricDefinitions for a training job: the final metrics and the per-iteration ones."""
+    names = [f"{ch}:{m}" for ch in ("train", "validation") for m in FINAL[task]]
+    names += [f"validation:{m}" for m in iteration_metrics]
+    return [{"Name": n, "Regex": rf"{n}={NUMBER}"} for n in dict.fromkeys(names)]
+
+
+def final(task: str, truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    if task == "classification":
+        return {"accuracy": float(np.mean(truth == predicted))}
+    error = predicted.astype(np.float64) - truth.astype(np.float64)
+    variance = float(np.var(truth))
+    return {
+        "rmse": math.sqrt(float(np.mean(error**2))),
+        "mae": float(np.mean(np.abs(error))),
+        "r2": 1.0 - float(np.mean(error**2)) / variance if variance > 0 else 0.0,
+    }

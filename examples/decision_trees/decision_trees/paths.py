@@ -1,0 +1,52 @@
+"""Where SageMaker puts things in the container: the /opt/ml contract, in one place.
+
+SageMaker mounts everything under /opt/ml. OPT_ML moves that root so `train` and `serve`
+also run on a host without Docker (the project's tests and the demo use it); SageMaker
+never sets it.
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Paths:
+    root: Path
+
+    @classmethod
+    def from_env(cls) -> "Paths":
+        return cls(Path(os.environ.get("OPT_ML", "/opt/ml")))
+
+    @property
+    def config(self) -> Path:
+        return self.root / "input" / "config"
+
+    @property
+    def hyperparameters(self) -> Path:
+        return self.config / "hyperparameters.json"
+
+    @property
+    def inputdataconfig(self) -> Path:
+        return self.config / "inputdataconfig.json"
+
+    @property
+    def resourceconfig(self) -> Path:
+        # Lowercase: AWS's old sample ships "resourceConfig.json", which SageMaker never writes.
+        return self.config / "resourceconfig.json"
+
+    def channel(self, name: str) -> Path:
+        return self.root / "input" / "data" / name
+
+    @property
+    def model(self) -> Path:
+        return self.root / "model"
+
+    @property
+    def output(self) -> Path:
+        return self.root / "output"
+
+    @property
+    def failure(self) -> Path:
+        # SageMaker shows the first 1024 characters of this file as the job's FailureReason.
+        return self.output / "failure"

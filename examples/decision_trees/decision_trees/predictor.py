@@ -1,0 +1,102 @@
+"""The Flask app behind gunicorn: /ping, /invocations and /execution-parameters.
+
+The model is loaded once per worker, when gunicorn imports this module, so /ping is
+healthy only once predictions can be served, and answers in microseconds. A model
+that fails to load leaves the worker up with /ping answering 503 and the reason
+logged, so SageMaker reports a failed health check instead of a crash loop.
+"""
+
+import json
+import logging
+import os
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
+import model_artifact
+import payloads
+import serving
+from paths import Paths
+
+log = logging.getLogger("predictor")
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s [pid %(process)d] %(message)s")
+
+WORKERS = serving.workers()
+app = Flask(__name__)
+app.config["MAX_CONTENT_LENGTH"] = serving.MAX_BODY_MB * 1024 * 1024
+
+try:
+    MODEL = model_artifact.load(Paths.from_env().model, serving.threads_per_worker(WORKERS))
+    LOAD_ERROR = None
+except model_artifact.ModelLoadError as exc:
+    MODEL, LOAD_ERROR = None, str(exc)
+    log.error("model not loaded, /ping answers 503: %s", LOAD_ERROR)
+
+DEFAULT_ACCEPT = os.environ.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", payloads.CSV)
+ACCEPT_ORDER = [DEFAULT_ACCEPT] + [t for t in payloads.ACCEPT_TYPES if t != DEFAULT_ACCEPT]
+CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
+
+
+def error(status: int, message: str) -> Response:
+    return Response(json.dumps({"error": message}), status=status, mimetype=payloads.JSON)
+
+
+@app.errorhandler(HTTPException)
+def http_error(exc: HTTPException) -> Response:
+    return error(exc.code or 500, exc.description or exc.name)
+
+
+@app.errorhandler(Exception)
+def unexpected_error(exc: Exception) -> Response:
+    log.exception("unexpected error")
+    return error(500, f"internal error: {type(exc).__name__}: {exc}")
+
+
+@app.get("/ping")
+def ping() -> Response:
+    if MODEL is None:
+        return error(503, LOAD_ERROR)
+    return Response(status=200)
+
+
+@app.get("/execution-parameters")
+def execution_parameters() -> Response:
+    return app.json.response(serving.execution_parameters(WORKERS))
+
+
+@app.post("/invocations")
+def invocations() -> Response:
+    if MODEL is None:
+        return error(503, LOAD_ERROR)
+    content_type = request.mimetype or payloads.CSV
+    if content_type not in payloads.CONTENT_TYPES:
+        supported = ", ".join(payloads.CONTENT_TYPES)
+        return error(415, f"Content-Type {content_type} is not supported; use one of {supported}")
+    accept = request.accept_mimetypes.best_match(ACCEPT_ORDER) if request.accept_mimetypes else DEFAULT_ACCEPT
+    if accept is None:
+        return error(406, f"cannot answer in {request.headers.get('Accept')}; accept one of {', '.join(ACCEPT_ORDER)}")
+    try:
+        features = payloads.decode(request.get_data(), content_type, request.mimetype_params.get("charset"))
+    except payloads.PayloadError as exc:
+        return error(400, str(exc))
+    if features.shape[1] != MODEL.n_features:
+        return error(400, f"each row needs {MODEL.n_features} features, this request has {features.shape[1]}")
+    want_probabilities = wants_probabilities(request.headers.get(CUSTOM_ATTRIBUTES, ""))
+    if want_probabilities and MODEL.classes is None:
+        return error(400, "probabilities exist only for classification models")
+    try:
+        predictions = MODEL.predict(features)
+        probabilities = MODEL.predict_proba(features) if want_probabilities else None
+    except ValueError as exc:  # e.g. infinite or overflowing features
+        return error(400, f"cannot predict for these features: {exc}")
+    body = payloads.encode(accept, predictions, probabilities, MODEL.classes)
+    return Response(body, status=200, mimetype=accept)
+
+
+def wants_probabilities(custom_attributes: str) -> bool:
+    """`probabilities=true` among the custom attributes (key=value pairs split by , or ;)."""
+    for item in custom_attributes.replace(";", ",").split(","):
+        key, _, value = item.partition("=")
+        if key.strip().lower() == "probabilities":
+            return value.strip().lower() in ("", "true", "1", "yes")
+    return False

@@ -1,0 +1,79 @@
+"""Serving settings from the environment, shared by `serve`, the Flask app and nginx.conf.
+
+SageMaker sets SAGEMAKER_BIND_TO_PORT only for pipelines and multi-container endpoints;
+everywhere else the port is 8080. Worker count and timeout take SageMaker's toolkit
+names (SAGEMAKER_MODEL_SERVER_*) and, for users of AWS's sample, MODEL_SERVER_*.
+"""
+
+import os
+from pathlib import Path
+
+MAX_BODY_MB = 100  # batch transform's largest MaxPayloadInMB; bigger bodies get 413
+NGINX_TEMPLATE = Path(__file__).with_name("nginx.conf")
+
+
+class SettingError(ValueError):
+    """An environment variable holds a value the server cannot use."""
+
+
+def cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _integer(names: tuple[str, ...], default: int, low: int, high: int) -> int:
+    for name in names:
+        text = os.environ.get(name, "").strip()
+        if text:
+            try:
+                value = int(text)
+            except ValueError:
+                raise SettingError(f"{name}={text!r} is not a whole number") from None
+            if not low <= value <= high:
+                raise SettingError(f"{name}={value} is outside {low}..{high}")
+            return value
+    return default
+
+
+def port() -> int:
+    return _integer(("SAGEMAKER_BIND_TO_PORT",), 8080, 1, 65535)
+
+
+def workers() -> int:
+    # One worker per core: requests are CPU-bound, and more workers than cores only queue.
+    return _integer(("SAGEMAKER_MODEL_SERVER_WORKERS", "MODEL_SERVER_WORKERS"), cpu_count(), 1, 1024)
+
+
+def timeout() -> int:
+    # Used for both gunicorn --timeout and nginx proxy_read_timeout, so neither cuts the other off.
+    return _integer(("SAGEMAKER_MODEL_SERVER_TIMEOUT", "MODEL_SERVER_TIMEOUT"), 60, 1, 3600)
+
+
+def threads_per_worker(worker_count: int) -> int:
+    """Threads each worker's model may use so that all workers together fit the cores."""
+    return max(1, cpu_count() // worker_count)
+
+
+def execution_parameters(worker_count: int) -> dict:
+    """GET /execution-parameters: what batch transform should send (a job's own settings win)."""
+    concurrency = min(worker_count, 100)
+    payload_mb = max(1, min(6, MAX_BODY_MB // concurrency))
+    return {
+        "MaxConcurrentTransforms": _integer(("SAGEMAKER_MAX_CONCURRENT_TRANSFORMS",), concurrency, 1, 100),
+        "BatchStrategy": os.environ.get("SAGEMAKER_BATCH_STRATEGY") or "MULTI_RECORD",
+        "MaxPayloadInMB": _integer(("SAGEMAKER_MAX_PAYLOAD_IN_MB",), payload_mb, 1, MAX_BODY_MB),
+    }
+
+
+def nginx_config(runtime_dir: Path, socket: Path) -> str:
+    """nginx.conf with this container's port, timeout and scratch paths filled in."""
+    values = {
+        "@PORT@": str(port()),
+        "@TIMEOUT@": str(timeout()),
+        "@MAX_BODY_MB@": str(MAX_BODY_MB),
+        "@RUNTIME_DIR@": str(runtime_dir),
+        "@SOCKET@": str(socket),
+    }
+    text = NGINX_TEMPLATE.read_text(encoding="utf-8")
+    for key, value in values.items():
+        text = text.replace(key, value)
+    return text

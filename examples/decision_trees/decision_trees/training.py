@@ -1,0 +1,300 @@
+"""What `train` does: read /opt/ml, fit the framework's model, write /opt/ml/model.
+
+The contract, in order: hyperparameters arrive as strings (typed by the schema); every
+CSV of the `training` channel is read, and `validation` when given; the model lands in
+/opt/ml/model only once complete. Any failure exits non-zero with a reason of at most
+1024 characters in /opt/ml/output/failure (SageMaker's FailureReason) and the traceback
+on stderr. SIGTERM (StopTrainingJob, MaxRuntime) ends the job at once, leaving no model.
+"""
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+import dataset
+import hyperparameters
+import metrics
+import model_artifact
+from cluster import Cluster, SingleHost, single_host
+from paths import Paths
+
+FAILURE_LIMIT = 1024  # characters of /opt/ml/output/failure that SageMaker keeps
+MAX_AUTO_CLASSES = 20  # integer labels with more distinct values than this mean regression
+MIN_ROWS = 2
+MAX_CLASSES = 1000  # more than this is almost surely a regression target given a classification objective
+EXIT_STOPPED = 143  # 128 + SIGTERM, as a shell reports a process it terminated
+
+
+class TrainingError(ValueError):
+    """Training cannot go on; the message says what to change."""
+
+
+# Errors whose message already says what went wrong and what to do.
+EXPLAINED = (TrainingError, dataset.DataError, hyperparameters.HyperparameterError)
+finished = threading.Event()  # set once the job's work is done: a late SIGTERM then exits 0
+
+
+def main() -> int:
+    paths = Paths.from_env()
+    _stop_on_signals(paths)
+    try:
+        paths.failure.unlink(missing_ok=True)
+        train(paths)
+        finished.set()
+    except Exception as exc:
+        traceback.print_exc()
+        model_artifact.discard_staging(paths.model)
+        write_failure(paths, failure_reason(exc))
+        return 1
+    return 0
+
+
+def train(paths: Paths) -> None:
+    started = time.monotonic()
+    config = read_config(paths)
+    params = hyperparameters.parse(config["hyperparameters"], hyperparameters.load_schema())
+    print("hyperparameters: " + json.dumps(params, sort_keys=True), flush=True)
+    cluster = Cluster.from_resourceconfig(config["resources"])
+    if cluster.world == 1:
+        train_on(paths, config, params, cluster, cluster_group=single_host(), framework=None)
+    else:
+        import model as framework
+
+        if hasattr(framework, "join"):
+            print(f"{cluster.current}: host {cluster.rank + 1} of {cluster.world}, training one model together")
+            train_on(paths, config, params, cluster, framework.join(cluster), framework)
+        else:
+            print(
+                f"{cluster.current}: {framework.FRAMEWORK} trains on one host; each host trains on the data it "
+                f"was given and only {cluster.hosts[0]} writes the model. Use instance_count=1.",
+                flush=True,
+            )
+            train_on(paths, config, params, cluster, single_host(), framework)
+    print(f"done in {time.monotonic() - started:.1f} s", flush=True)
+
+
+def train_on(paths: Paths, config: dict, params: dict, cluster: Cluster, cluster_group, framework) -> None:
+    with cluster_group as group:
+        train_table = read_share(paths, config, "training", group)
+        valid_table = None
+        if "validation" in config["channels"] or paths.channel("validation").is_dir():
+            valid_table = read_share(paths, config, "validation", group)
+        widths = group.union([str(t.features.shape[1]) for t in (train_table, valid_table) if t is not None])
+        if len(widths) > 1:
+            raise TrainingError(
+                f"the data has {' and '.join(widths)} feature columns in different files or hosts; "
+                "every file of every channel needs the same columns"
+            )
+
+        if framework is None:
+            import model as framework  # only now: bad hyperparameters or data fail without loading the library
+
+        if len(train_table.labels) < MIN_ROWS:
+            raise TrainingError(
+                f"training has {len(train_table.labels)} row(s) here; at least {MIN_ROWS} are needed to fit a model"
+            )
+        task = framework.task_of(params) or infer_task(train_table.labels, group)
+        classes, y = encode_labels(task, train_table.labels, "training", group=group)
+        y_valid = None
+        if valid_table is not None:
+            _, y_valid = encode_labels(task, valid_table.labels, "validation", classes, group)
+        print(f"task: {task}" + (f", classes: {', '.join(classes)}" if classes is not None else ""), flush=True)
+
+        estimator = framework.fit(
+            params,
+            task=task,
+            n_classes=0 if classes is None else len(classes),
+            X=train_table.features,
+            y=y,
+            X_valid=None if valid_table is None else valid_table.features,
+            y_valid=y_valid,
+            threads=cpu_count(),
+        )
+    report_metrics(task, estimator, "train", train_table.features, y)
+    if valid_table is not None:
+        report_metrics(task, estimator, "validation", valid_table.features, y_valid)
+    if not cluster.leader:
+        print(f"{cluster.current}: {cluster.hosts[0]} writes the model", flush=True)
+        return
+    meta = {
+        "task": task,
+        "classes": None if classes is None else [str(c) for c in classes],
+        "n_features": int(train_table.features.shape[1]),
+        "hyperparameters": params,
+        "versions": framework.versions(),
+    }
+    names = model_artifact.save(paths.model, estimator, meta)
+    print(f"model saved to {paths.model}: {', '.join(names)}", flush=True)
+
+
+def read_share(paths: Paths, config: dict, channel: str, group) -> dataset.Table:
+    """This host's part of a channel. ShardedByS3Key: what SageMaker gave it. FullyReplicated
+    (every host has everything): every world-th file, or every world-th row if there are
+    fewer files than hosts, so the job as a whole sees every row once."""
+    sharded = config["channels"].get(channel, {}).get("S3DistributionType") == "ShardedByS3Key"
+    part = None if group.world == 1 or sharded else (group.rank, group.world)
+    table = dataset.read_channel(channel, paths.channel(channel), part)
+    print(
+        f"{channel}: {len(table.labels)} rows, {table.features.shape[1]} features, {len(table.files)} file(s)"
+        + (f" (share {group.rank + 1} of {group.world})" if group.world > 1 else ""),
+        flush=True,
+    )
+    return table
+
+
+def read_config(paths: Paths) -> dict:
+    hps = _read_json(paths.hyperparameters, {})
+    channels = _read_json(paths.inputdataconfig, {})
+    for name, channel in channels.items():
+        mode = channel.get("TrainingInputMode", "File")
+        if mode not in ("File", "FastFile"):
+            raise TrainingError(
+                f"channel '{name}' uses TrainingInputMode {mode}; this image reads files: "
+                "use File or FastFile input mode"
+            )
+    return {"hyperparameters": hps, "channels": channels, "resources": _read_json(paths.resourceconfig, {})}
+
+
+def _read_json(path: Path, default: dict) -> dict:
+    if not path.exists():
+        return default
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise TrainingError(f"{path.name} is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise TrainingError(f"{path.name} must hold a JSON object")
+    return value
+
+
+def infer_task(labels: np.ndarray, group=None) -> str:
+    group = group or SingleHost()
+    numbers = _numbers(labels)
+    if not group.every(numbers is not None):
+        return "classification"
+    if group.every(bool(np.all(numbers == np.round(numbers)))):
+        distinct = [_canonical(v) for v in np.unique(numbers)[: MAX_AUTO_CLASSES + 1]]
+        if len(group.union(distinct)) <= MAX_AUTO_CLASSES:
+            return "classification"
+    return "regression"
+
+
+def encode_labels(task: str, labels: np.ndarray, channel: str, classes: np.ndarray | None = None, group=None):
+    """(classes, y): class names and codes 0..k-1 for classification, (None, floats) for regression.
+
+    On a multi-host job the classes are those of every host's labels together."""
+    group = group or SingleHost()
+    numbers = _numbers(labels)
+    if task == "regression":
+        if numbers is None:
+            bad = str(next(v for v in labels if _numbers(np.asarray([v])) is None))
+            raise TrainingError(
+                f"{channel}: label {bad!r} is not a number, but the task is regression; "
+                "use numeric labels or a classification objective"
+            )
+        return None, numbers
+    numeric = group.every(numbers is not None)  # numeric labels on every host: classes "1" and "1.0" are one
+    names = np.asarray([_canonical(v) for v in numbers]) if numeric else labels
+    if classes is None:
+        unique = np.asarray(group.union(np.unique(names)[: MAX_CLASSES + 1].tolist()))
+        if numeric:
+            unique = unique[np.argsort(unique.astype(np.float64), kind="stable")]
+        if len(unique) < 2:
+            raise TrainingError(
+                f"{channel}: every label is {str(unique[0])!r}; classification needs at least two classes"
+            )
+        if len(unique) > MAX_CLASSES:
+            raise TrainingError(
+                f"{channel}: {len(unique)} distinct labels for a classification task (at most {MAX_CLASSES}); "
+                "for a numeric target choose a regression objective"
+            )
+        classes = unique
+    index = {name: code for code, name in enumerate(classes)}
+    unknown = sorted(set(names) - set(index))
+    if unknown:
+        raise TrainingError(
+            f"{channel}: label(s) {', '.join(repr(str(u)) for u in unknown[:5])} do not occur in training; "
+            "every validation label must also be a training label"
+        )
+    return classes, np.fromiter((index[n] for n in names), dtype=np.int64, count=len(names))
+
+
+def _numbers(labels: np.ndarray) -> np.ndarray | None:
+    try:
+        numbers = labels.astype(np.float64)
+    except ValueError:
+        return None
+    return numbers if np.all(np.isfinite(numbers)) else None
+
+
+def _canonical(value: float) -> str:
+    return str(int(value)) if value == int(value) else repr(float(value))
+
+
+def report_metrics(task: str, estimator, channel: str, features: np.ndarray, truth: np.ndarray) -> None:
+    import model as framework
+
+    predicted = framework.predict(estimator, features)
+    for name, value in metrics.final(task, truth, predicted).items():
+        metrics.emit(channel, name, value)
+
+
+def cpu_count() -> int:
+    """Threads for training: OMP_NUM_THREADS when set (e.g. to share a host), else every core."""
+    configured = os.environ.get("OMP_NUM_THREADS", "")
+    if configured.isdigit() and int(configured) > 0:
+        return int(configured)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def failure_reason(exc: Exception) -> str:
+    if isinstance(exc, EXPLAINED):
+        reason = str(exc)
+    else:
+        reason = f"{type(exc).__name__}: {exc} (the job's log has the traceback)"
+    return reason if len(reason) <= FAILURE_LIMIT else reason[: FAILURE_LIMIT - 1] + "…"
+
+
+def write_failure(paths: Paths, reason: str) -> None:
+    try:
+        paths.output.mkdir(parents=True, exist_ok=True)
+        paths.failure.write_text(reason, encoding="utf-8")
+    except OSError as exc:
+        print(f"could not write {paths.failure}: {exc}", file=sys.stderr)
+    print(f"training failed: {reason}", file=sys.stderr, flush=True)
+
+
+def _stop_on_signals(paths: Paths) -> None:
+    """SIGTERM/SIGINT stop the job at once, even while the framework runs native code.
+
+    Python runs signal handlers only between bytecodes of the main thread, which may sit in
+    a long C call (a tree build, a boosting round). The C-level handler still writes the
+    signal number to a pipe; a watcher thread waiting on it ends the process.
+    """
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
+    signal.set_wakeup_fd(write_fd)
+
+    def watch() -> None:
+        signum = os.read(read_fd, 1)[0]
+        with model_artifact.commit_lock:  # never stop halfway through renaming the model into place
+            done = finished.is_set() or model_artifact.committed.is_set()
+            if not done:
+                model_artifact.discard_staging(paths.model)
+                write_failure(
+                    paths,
+                    f"training was stopped by {signal.Signals(signum).name} before it finished; "
+                    "no model was saved. Raise MaxRuntimeInSeconds if the job ran out of time.",
+                )
+        os._exit(0 if done else EXIT_STOPPED)
+
+    threading.Thread(target=watch, name="stop-on-signal", daemon=True).start()

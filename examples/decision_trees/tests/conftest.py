@@ -1,0 +1,220 @@
+"""Shared fixtures: the real `train` and `serve` programs run as host processes.
+
+OPT_ML points them at a temporary copy of local_test/test_dir instead of /opt/ml, so
+no Docker is needed; `serve` still runs real nginx in front of real gunicorn.
+"""
+
+import contextlib
+import io
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+
+PROJECT = Path(__file__).resolve().parents[1]
+PROGRAM = PROJECT / "decision_trees"
+TEST_DIR = PROJECT / "local_test" / "test_dir"
+sys.path.insert(0, str(PROGRAM))  # the tests also import the program's modules directly
+
+
+def program_env(opt_ml: Path, **extra) -> dict[str, str]:
+    env = dict(os.environ)
+    # `#!/usr/bin/env python3` must find this interpreter; nginx lives in /usr/sbin.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), "/usr/sbin", "/sbin", env.get("PATH", "")])
+    env["OPT_ML"] = str(opt_ml)
+    env.update({key: str(value) for key, value in extra.items()})
+    return env
+
+
+def require(tool: str) -> None:
+    """A missing tool fails the run under CI (which installs it) and skips elsewhere."""
+    if shutil.which(tool, path=program_env(Path("/"))["PATH"]) is None:
+        message = f"{tool} is not installed (Debian: apt-get install {tool})"
+        pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+
+
+@pytest.fixture
+def opt_ml(tmp_path: Path) -> Path:
+    """A fresh /opt/ml stand-in with the sample data and config."""
+    root = tmp_path / "opt_ml"
+    shutil.copytree(TEST_DIR / "input", root / "input")
+    return root
+
+
+def write_channel(opt_ml: Path, channel: str, labels, features: np.ndarray, files: int = 1) -> None:
+    """CSV files as SageMaker would copy them: label first, no header."""
+    folder = opt_ml / "input" / "data" / channel
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    text = io.StringIO()
+    np.savetxt(text, features, delimiter=",", fmt="%.17g")
+    rows = [f"{label},{line}" for label, line in zip(labels, text.getvalue().splitlines(), strict=True)]
+    for part, chunk in enumerate(np.array_split(np.arange(len(rows)), files)):
+        (folder / f"part-{part}.csv").write_text("\n".join(rows[i] for i in chunk) + "\n")
+
+
+def classification_data(n: int, d: int, k: int, seed: int = 0, text_labels: bool = True):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(0, 4, size=(k, d))
+    y = rng.integers(0, k, size=n)
+    X = centers[y] + rng.normal(0, 1, size=(n, d))
+    names = np.array([f"class {chr(97 + i)}" for i in range(k)]) if text_labels else np.arange(k) * 10
+    return names[y], X
+
+
+def regression_data(n: int, d: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    w = rng.normal(size=d)
+    return X @ w + 3.0 + rng.normal(0, 0.05, size=n), X
+
+
+def run_train(opt_ml: Path, timeout: float = 600, **env) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(PROGRAM / "train")], env=program_env(opt_ml, **env), capture_output=True, text=True, timeout=timeout
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 40) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout)
+
+
+def start_server(opt_ml: Path, log_dir: Path, wait_healthy: bool = True, **env) -> Server:
+    require("nginx")
+    port = free_port()
+    env = {"SAGEMAKER_BIND_TO_PORT": port, "SAGEMAKER_MODEL_SERVER_WORKERS": 2, **env}
+    log_path = log_dir / f"serve-{port}.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [str(PROGRAM / "serve")], env=program_env(opt_ml, **env), stdout=log, stderr=subprocess.STDOUT
+        )
+    server = Server(f"http://127.0.0.1:{env['SAGEMAKER_BIND_TO_PORT']}", process, log_path)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"serve exited with {process.returncode}:\n{server.log()}")
+        try:
+            status = requests.get(server.url + "/ping", timeout=2).status_code
+            if status == 200 or (not wait_healthy and status != 502):
+                return server
+        except (requests.ConnectionError, requests.Timeout):
+            pass  # nginx not listening yet, or workers still importing the framework
+        time.sleep(0.1)
+    server.stop(signal.SIGKILL)
+    raise AssertionError(f"serve never became healthy:\n{server.log()}")
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory) -> Path:
+    """/opt/ml after training on the sample data: the model every serving test uses."""
+    root = tmp_path_factory.mktemp("trained") / "opt_ml"
+    shutil.copytree(TEST_DIR / "input", root / "input")
+    result = run_train(root)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return root
+
+
+@pytest.fixture(scope="session")
+def server(trained: Path, tmp_path_factory):
+    running = start_server(trained, tmp_path_factory.mktemp("logs"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def sample_rows() -> np.ndarray:
+    return np.loadtxt(PROJECT / "local_test" / "payload.csv", delimiter=",", ndmin=2)
+
+
+@pytest.fixture(scope="session")
+def expected(trained: Path, sample_rows: np.ndarray):
+    """What the model predicts for the sample payload, computed in this process."""
+    import model_artifact
+
+    return model_artifact.load(trained / "model").predict(sample_rows)
+
+
+def docker_answers() -> bool:
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.fixture(scope="session")
+def image() -> str:
+    """The project's image, built from this checkout (layer cache makes rebuilds quick).
+
+    IMAGE names it (default: the algorithm name). Without a Docker engine the container
+    tests fail under CI and are skipped elsewhere.
+    """
+    if not docker_answers():
+        message = "no Docker engine answers `docker info`"
+        pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+    name = os.environ.get("IMAGE", "decision_trees")
+    build = subprocess.run(["docker", "build", "-q", "-t", name, str(PROJECT)], capture_output=True, text=True)
+    assert build.returncode == 0, build.stdout + build.stderr
+    return name
+
+
+FIGURES: list[str] = []  # what the fuzz and load tests measured, printed at the end of the run
+
+
+def pytest_terminal_summary(terminalreporter):
+    for line in FIGURES:
+        terminalreporter.write_line(line)
+
+
+@contextlib.contextmanager
+def serving_container(image: str, model_dir: Path, *docker_args: str, prefix: str = "byoc-serve"):
+    """`docker run IMAGE serve` with model_dir mounted read-only at /opt/ml/model; yields (url, name)."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    subprocess.run(
+        ["docker", "run", "-d", "--name", name, "-p", "127.0.0.1::8080",
+         "-v", f"{model_dir}:/opt/ml/model:ro", *docker_args, image, "serve"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    try:
+        port = subprocess.run(["docker", "port", name, "8080"], capture_output=True, text=True, check=True)
+        url = "http://127.0.0.1:" + port.stdout.split()[0].rsplit(":", 1)[1]
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if requests.get(url + "/ping", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                logs = subprocess.run(["docker", "logs", name], capture_output=True, text=True)
+                raise AssertionError(f"{name} never became healthy:\n{logs.stdout[-3000:]}{logs.stderr[-3000:]}")
+            time.sleep(0.2)
+        yield url, name
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True)

@@ -1,0 +1,90 @@
+"""SageMaker's string hyperparameters, typed by the schema in hyperparameters.json."""
+
+import pytest
+
+import hyperparameters as hp
+
+SCHEMA = {
+    "depth": {"type": "int", "default": 3, "min": 1, "max": 10, "help": ""},
+    "rate": {"type": "float", "default": 0.1, "min": 0.0, "max": 1.0, "help": ""},
+    "flag": {"type": "bool", "default": False, "help": ""},
+    "mode": {"type": "str", "default": "a", "choices": ["a", "b"], "help": ""},
+    "limit": {"type": "int", "default": None, "nullable": True, "min": 2, "max": 100, "help": ""},
+}
+
+
+def test_empty_gives_every_default():
+    assert hp.parse({}, SCHEMA) == {"depth": 3, "rate": 0.1, "flag": False, "mode": "a", "limit": None}
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ({"depth": "5"}, {"depth": 5}),
+        ({"depth": "5.0"}, {"depth": 5}),
+        ({"depth": 7}, {"depth": 7}),
+        ({"rate": "0.25"}, {"rate": 0.25}),
+        ({"rate": "1e-2"}, {"rate": 0.01}),
+        ({"flag": "True"}, {"flag": True}),  # SDK v2's str(True)
+        ({"flag": "true"}, {"flag": True}),  # SDK v3's json.dumps(True)
+        ({"flag": "0"}, {"flag": False}),
+        ({"flag": True}, {"flag": True}),
+        ({"mode": '"b"'}, {"mode": "b"}),  # JSON-quoted by script-mode estimators
+        ({"mode": " b "}, {"mode": "b"}),
+        ({"limit": "None"}, {"limit": None}),
+        ({"limit": "null"}, {"limit": None}),
+        ({"limit": "50"}, {"limit": 50}),
+    ],
+)
+def test_strings_become_typed_values(raw, expected):
+    assert {k: v for k, v in hp.parse(raw, SCHEMA).items() if k in raw} == expected
+
+
+@pytest.mark.parametrize(
+    "raw, words",
+    [
+        ({"depth": "abc"}, ["depth", "integer"]),
+        ({"depth": "2.5"}, ["depth", "integer"]),
+        ({"depth": "0"}, ["depth", "1 to 10"]),
+        ({"depth": "11"}, ["depth", "1 to 10"]),
+        ({"rate": "nan"}, ["rate", "nan"]),
+        ({"rate": "inf"}, ["rate"]),
+        ({"flag": "maybe"}, ["flag", "true or false"]),
+        ({"mode": "c"}, ["mode", "one of a, b"]),
+        ({"limit": "1"}, ["limit", "none"]),
+        ({"depth": "none"}, ["depth"]),
+        ({"mode": '"unterminated'}, ["mode"]),
+    ],
+)
+def test_bad_values_name_the_key(raw, words):
+    with pytest.raises(hp.HyperparameterError) as error:
+        hp.parse(raw, SCHEMA)
+    for word in words:
+        assert word in str(error.value)
+
+
+def test_unknown_names_fail_and_list_the_known_ones():
+    with pytest.raises(hp.HyperparameterError, match="unknown hyperparameter.*dept.*accepts: depth, flag"):
+        hp.parse({"dept": "3"}, SCHEMA)
+
+
+def test_every_error_is_reported_at_once():
+    with pytest.raises(hp.HyperparameterError) as error:
+        hp.parse({"depth": "x", "rate": "y", "zzz": "1"}, SCHEMA)
+    assert all(word in str(error.value) for word in ("depth", "rate", "zzz"))
+
+
+@pytest.mark.parametrize("name", ["_tuning_objective_metric", "sagemaker_program", "sagemaker_container_log_level"])
+def test_names_sagemaker_adds_are_tolerated(name):
+    assert hp.parse({name: "x"}, SCHEMA)["depth"] == 3
+
+
+def test_the_shipped_schema_is_complete_and_its_defaults_are_valid():
+    schema = hp.load_schema()
+    assert schema
+    for name, spec in schema.items():
+        assert spec["type"] in hp.TYPES, name
+        assert spec["help"].strip(), name
+        if spec["default"] is not None or not spec.get("nullable"):
+            assert hp.convert(spec["default"], spec) == spec["default"], name
+    assert hp.parse({}, schema) == {name: spec["default"] for name, spec in schema.items()}

@@ -1,0 +1,119 @@
+"""The real container under load and faults: a soak of 1-row requests and 6 MB batches, and a full /tmp.
+
+Figures are printed at the end of the run; the assertions are about errors and memory
+growth, never about speed (timings on a shared machine are noise).
+"""
+
+import os
+import re
+import subprocess
+import threading
+
+import numpy as np
+import pytest
+import requests
+from conftest import FIGURES, PROJECT, require, serving_container
+
+pytestmark = pytest.mark.container
+SOAK_SECONDS = int(os.environ.get("SOAK_SECONDS", "60"))
+WARM_UP_SECONDS = 10
+MEMORY = """
+import glob
+total = 0
+for path in glob.glob('/proc/[0-9]*/smaps_rollup'):
+    try:
+        total += sum(int(line.split()[1]) for line in open(path) if line.startswith('Pss:'))
+    except OSError:
+        pass
+print(total)
+"""
+
+
+def server_memory_kib(name: str) -> int:
+    """Proportional set size of every process in the container (nginx, gunicorn, workers)."""
+    out = subprocess.run(["docker", "exec", name, "python3", "-c", MEMORY], capture_output=True, text=True, check=True)
+    return int(out.stdout)
+
+
+def six_mb_batch() -> bytes:
+    rows = (PROJECT / "local_test" / "payload.csv").read_bytes().strip().split(b"\n")
+    lines, size = [], 0
+    while size < 6_000_000:
+        line = rows[len(lines) % len(rows)]
+        lines.append(line)
+        size += len(line) + 1
+    return b"\n".join(lines) + b"\n"
+
+
+def wrk_lua(tmp_path, body: bytes) -> str:
+    script = tmp_path / "post.lua"
+    escaped = body.decode().replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    script.write_text(f'wrk.method = "POST"\nwrk.body = "{escaped}"\nwrk.headers["Content-Type"] = "text/csv"\n')
+    return str(script)
+
+
+def test_soak_at_concurrency_64_with_6_mb_batches(image, trained, tmp_path):
+    require("wrk")
+    one_row = (PROJECT / "local_test" / "payload.csv").read_bytes().split(b"\n")[0] + b"\n"
+    batch = six_mb_batch()
+    with serving_container(image, trained / "model", prefix="byoc-soak") as (url, name):
+        stop, batches = threading.Event(), {"ok": 0, "failed": []}
+
+        def post_batches():
+            while not stop.is_set():
+                response = requests.post(
+                    url + "/invocations", data=batch, headers={"Content-Type": "text/csv"}, timeout=120
+                )
+                if response.status_code == 200 and response.text.count("\n") + 1 == batch.count(b"\n"):
+                    batches["ok"] += 1
+                else:
+                    batches["failed"].append(response.status_code)
+
+        memory = {}
+        sampler = threading.Timer(WARM_UP_SECONDS, lambda: memory.setdefault("start", server_memory_kib(name)))
+        batcher = threading.Thread(target=post_batches)
+        sampler.start()
+        batcher.start()
+        script = wrk_lua(tmp_path, one_row)
+        wrk = subprocess.run(
+            ["wrk", "-t2", "-c64", f"-d{SOAK_SECONDS}s", "--latency", "--timeout", "30s", "-s", script,
+             url + "/invocations"],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        memory["end"] = server_memory_kib(name)
+        stop.set()
+        batcher.join()
+        sampler.join()
+        logs = subprocess.run(["docker", "logs", name], capture_output=True, text=True)
+    out = wrk.stdout
+    requests_done = int(re.search(r"(\d+) requests in", out).group(1))
+    non_2xx = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
+    socket_errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    p99 = re.search(r"99%\s+(\S+)", out).group(1)
+    growth = memory["end"] / memory["start"] - 1
+    FIGURES.append(
+        f"soak {SOAK_SECONDS} s, 1-row at concurrency 64: {requests_done} requests, {non_2xx} non-2xx, "
+        f"{socket_errors} socket errors, p99 {p99}; 6 MB batches alongside: {batches['ok']} ok, "
+        f"{len(batches['failed'])} failed; server memory {memory['start'] / 1024:.0f} MiB after warm-up, "
+        f"{memory['end'] / 1024:.0f} MiB at the end ({growth:+.1%})"
+    )
+    assert wrk.returncode == 0, wrk.stderr
+    assert requests_done > 0 and non_2xx == 0 and socket_errors == 0, out
+    assert batches["ok"] > 0 and not batches["failed"], batches
+    assert "WORKER TIMEOUT" not in logs.stdout + logs.stderr
+    assert growth < 0.10
+
+
+def test_a_full_tmp_fails_only_that_request(image, trained):
+    """nginx keeps bodies over 8 MB in /tmp; with /tmp full that request gets a 5xx, and serving goes on."""
+    n_features = len((PROJECT / "local_test" / "payload.csv").read_text().split("\n")[0].split(","))
+    rows = np.tile(np.arange(n_features, dtype=float), (1, 1))
+    one_row = ",".join(map(str, rows[0])).encode()
+    body = (one_row + b"\n") * (16 * 1024 * 1024 // (len(one_row) + 1))
+    with serving_container(image, trained / "model", "--tmpfs", "/tmp:rw,size=4m", prefix="byoc-tmpfull") as (url, _):
+        response = requests.post(url + "/invocations", data=body, headers={"Content-Type": "text/csv"}, timeout=120)
+        assert 500 <= response.status_code < 600
+        assert response.json()["error"]
+        assert requests.get(url + "/ping", timeout=2).status_code == 200
+        small = requests.post(url + "/invocations", data=one_row, headers={"Content-Type": "text/csv"}, timeout=10)
+        assert small.status_code == 200

@@ -1,0 +1,358 @@
+"""`serve` as SageMaker runs it: nginx -> gunicorn -> Flask, answering real HTTP requests."""
+
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+
+import numpy as np
+import pytest
+import requests
+from conftest import PROGRAM, program_env, start_server
+
+import serving
+
+CSV = {"Content-Type": "text/csv"}
+
+
+def post(server, body, headers=None, **kwargs):
+    return requests.post(server.url + "/invocations", data=body, headers=headers or CSV, timeout=60, **kwargs)
+
+
+def csv_body(rows: np.ndarray, newline: str = "\n", trailing: bool = True) -> bytes:
+    text = newline.join(",".join(repr(float(v)) for v in row) for row in rows)
+    return (text + (newline if trailing else "")).encode()
+
+
+def test_ping_is_200_with_an_empty_body_and_fast(server):
+    started = time.monotonic()
+    response = requests.get(server.url + "/ping", timeout=2)
+    assert response.status_code == 200
+    assert response.content == b""
+    assert time.monotonic() - started < 2
+
+
+@pytest.mark.parametrize("newline, trailing", [("\n", True), ("\n", False), ("\r\n", True), ("\r\n", False)])
+def test_csv_gives_one_line_per_row_in_order(server, sample_rows, expected, newline, trailing):
+    response = post(server, csv_body(sample_rows, newline, trailing))
+    assert response.status_code == 200, response.text
+    assert response.headers["Content-Type"].startswith("text/csv")
+    assert response.text.split("\n") == [str(v) for v in expected]
+
+
+def test_a_single_row_and_a_charset_parameter(server, sample_rows, expected):
+    response = post(server, csv_body(sample_rows[:1]), {"Content-Type": "text/csv; charset=utf-8"})
+    assert response.status_code == 200, response.text
+    assert response.text == str(expected[0])
+
+
+def test_other_charsets_are_decoded(server, sample_rows, expected):
+    body = csv_body(sample_rows).decode().encode("utf-16")
+    response = post(server, body, {"Content-Type": "text/csv; charset=utf-16"})
+    assert response.status_code == 200, response.text
+    assert response.text.split("\n") == [str(v) for v in expected]
+
+
+@pytest.mark.parametrize("accept", [None, "*/*", "text/csv", "text/*", "application/json;q=0.5, text/csv"])
+def test_csv_is_the_default_answer(server, sample_rows, accept):
+    headers = dict(CSV, **({"Accept": accept} if accept else {}))
+    response = post(server, csv_body(sample_rows), headers)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/csv")
+
+
+@pytest.mark.parametrize("shape", ["rows", "one row", "instances"])
+def test_json_in_and_out(server, sample_rows, expected, shape):
+    rows = sample_rows.tolist()
+    body = {"rows": rows, "one row": rows[0], "instances": {"instances": rows}}[shape]
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    response = post(server, json.dumps(body), headers)
+    assert response.status_code == 200, response.text
+    predictions = response.json()["predictions"]
+    assert predictions == (expected.tolist() if shape != "one row" else expected[:1].tolist())
+
+
+def test_npy_in_and_out(server, sample_rows, expected):
+    buffer = io.BytesIO()
+    np.save(buffer, sample_rows.astype(np.float32))
+    headers = {"Content-Type": "application/x-npy", "Accept": "application/x-npy"}
+    response = post(server, buffer.getvalue(), headers)
+    assert response.status_code == 200, response.text
+    answer = np.load(io.BytesIO(response.content), allow_pickle=False)
+    assert answer.tolist() == expected.tolist()
+
+
+def test_probabilities_on_request(server, trained, sample_rows):
+    meta = json.loads((trained / "model" / "model.json").read_text())
+    if meta["task"] != "classification":
+        pytest.skip("regression model")
+    headers = {
+        "Content-Type": "text/csv",
+        "Accept": "application/json",
+        "X-Amzn-SageMaker-Custom-Attributes": "trace=abc, probabilities=true",
+    }
+    answer = post(server, csv_body(sample_rows), headers).json()
+    assert answer["classes"] == meta["classes"]
+    probabilities = np.array(answer["probabilities"])
+    assert probabilities.shape == (len(sample_rows), len(meta["classes"]))
+    assert np.allclose(probabilities.sum(axis=1), 1)
+    picked = np.array(meta["classes"])[probabilities.argmax(axis=1)]
+    assert picked.tolist() == answer["predictions"]
+    csv_answer = post(server, csv_body(sample_rows), dict(headers, Accept="text/csv")).text.split("\n")
+    assert [line.split(",")[0] for line in csv_answer] == answer["predictions"]
+    assert all(len(line.split(",")) == 1 + len(meta["classes"]) for line in csv_answer)
+
+
+def test_unknown_sagemaker_headers_are_ignored(server, sample_rows, expected):
+    headers = dict(
+        CSV,
+        **{
+            "X-Amzn-SageMaker-Target-Model": "whatever.tar.gz",
+            "X-Amzn-SageMaker-Inference-Id": "id-1",
+            "X-Amzn-SageMaker-Custom-Attributes": "anything=else",
+            "X-Amzn-SageMaker-Something-New": "1",
+        },
+    )
+    response = post(server, csv_body(sample_rows), headers)
+    assert response.status_code == 200
+    assert response.text.split("\n") == [str(v) for v in expected]
+
+
+@pytest.mark.parametrize(
+    "content_type, accept, status",
+    [
+        ("text/plain", "text/csv", 415),
+        ("application/x-www-form-urlencoded", "text/csv", 415),
+        ("image/png", "text/csv", 415),
+        ("text/csv", "text/html", 406),
+        ("text/csv", "application/xml", 406),
+    ],
+)
+def test_unsupported_types(server, sample_rows, content_type, accept, status):
+    response = post(server, csv_body(sample_rows), {"Content-Type": content_type, "Accept": accept})
+    assert response.status_code == status
+    assert response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "body, content_type, words",
+    [
+        (b"", "text/csv", "empty"),
+        (b"5.1,3.5,abc,0.2\n", "text/csv", "abc"),
+        (b"5.1,3.5,1.4,0.2\n5.1,3.5\n", "text/csv", "column"),
+        (b"1,2\n", "text/csv", "features"),
+        (b"f1,f2,f3,f4\n5.1,3.5,1.4,0.2\n", "text/csv", "f1"),
+        (b"\xff\xfe\x00garbage", "text/csv", "utf-8"),
+        (b"{not json", "application/json", "JSON"),
+        (b'{"rows": [[1,2,3,4]]}', "application/json", "instances"),
+        (b'[["a","b","c","d"]]', "application/json", "number"),
+        (b"[[1,2,3,4],[1,2]]", "application/json", "lengths"),
+        (b"not an npy file", "application/x-npy", "npy"),
+    ],
+)
+def test_malformed_bodies_get_400_with_a_message_and_the_worker_survives(server, body, content_type, words):
+    response = post(server, body, {"Content-Type": content_type})
+    assert response.status_code == 400, response.text
+    assert words.lower() in response.json()["error"].lower()
+    assert requests.get(server.url + "/ping", timeout=2).status_code == 200
+
+
+def test_npy_of_the_wrong_dtype_or_rank(server):
+    for array in (np.array([["a", "b", "c", "d"]]), np.zeros((2, 2, 4))):
+        buffer = io.BytesIO()
+        np.save(buffer, array)
+        response = post(server, buffer.getvalue(), {"Content-Type": "application/x-npy"})
+        assert response.status_code == 400, response.text
+
+
+def test_a_6_mb_body_is_accepted(server):
+    row = b"5.1,3.5,1.4,0.2\n"
+    body = row * (6_291_456 // len(row))
+    assert len(body) == 6_291_456
+    response = post(server, body)
+    assert response.status_code == 200
+    assert len(response.text.split("\n")) == 6_291_456 // len(row)
+
+
+def test_a_body_over_100_mb_gets_413(server):
+    body = b"5.1,3.5,1.4,0.2\n" * (101 * 1024 * 1024 // 16)
+    try:
+        response = post(server, body)
+    except requests.ConnectionError:
+        pytest.fail("nginx closed the connection instead of answering 413")
+    assert response.status_code == 413
+
+
+def test_oversized_headers_get_a_4xx_not_a_crash(server, sample_rows):
+    headers = dict(CSV, **{"X-Amzn-SageMaker-Custom-Attributes": "x" * 40_000})
+    response = post(server, csv_body(sample_rows), headers)
+    assert 400 <= response.status_code < 500
+    assert requests.get(server.url + "/ping", timeout=2).status_code == 200
+
+
+def test_execution_parameters(server):
+    response = requests.get(server.url + "/execution-parameters", timeout=2)
+    assert response.status_code == 200
+    params = response.json()
+    assert params["BatchStrategy"] in ("MULTI_RECORD", "SINGLE_RECORD")
+    assert 1 <= params["MaxPayloadInMB"] <= 100
+    assert params["MaxConcurrentTransforms"] * params["MaxPayloadInMB"] <= 100
+
+
+@pytest.mark.parametrize("method, path", [("GET", "/"), ("GET", "/admin"), ("GET", "/invocations"), ("POST", "/ping")])
+def test_only_the_contract_paths_are_exposed_and_no_version_is_shown(server, method, path):
+    response = requests.request(method, server.url + path, timeout=5)
+    assert response.status_code == (404 if path not in ("/invocations", "/ping") else 405)
+    assert response.json()["error"]
+    assert response.headers.get("Server") == "nginx"  # server_tokens off: no version
+
+
+def test_concurrent_requests_beyond_the_worker_count(server, sample_rows, expected):
+    results = []
+
+    def call():
+        results.append(post(server, csv_body(sample_rows)))
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [r.status_code for r in results] == [200] * 8
+    assert all(r.text.split("\n") == [str(v) for v in expected] for r in results)
+
+
+def test_batch_transform_environment(trained, tmp_path, sample_rows):
+    env = {"SAGEMAKER_BATCH": "True", "SAGEMAKER_MAX_PAYLOAD_IN_MB": "5", "SAGEMAKER_BATCH_STRATEGY": "MULTI_RECORD"}
+    server = start_server(trained, tmp_path, **env)
+    try:
+        params = requests.get(server.url + "/execution-parameters", timeout=2).json()
+        assert params["MaxPayloadInMB"] == 5
+        rows = np.tile(sample_rows, (50, 1))
+        assert len(post(server, csv_body(rows)).text.split("\n")) == len(rows)
+    finally:
+        assert server.stop() == 0
+
+
+def children(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def command_line(pid: int) -> list[str]:
+    return open(f"/proc/{pid}/cmdline", "rb").read().decode().split("\0")
+
+
+def gunicorn_master(server) -> int:
+    return next(p for p in children(server.process.pid) if "gunicorn" in " ".join(command_line(p)))
+
+
+@pytest.mark.parametrize("variable", ["SAGEMAKER_MODEL_SERVER_WORKERS", "MODEL_SERVER_WORKERS"])
+def test_worker_count_and_timeout_from_the_environment(trained, tmp_path, variable):
+    env = {"SAGEMAKER_MODEL_SERVER_WORKERS": "", variable: 3, "SAGEMAKER_MODEL_SERVER_TIMEOUT": 17}
+    server = start_server(trained, tmp_path, **env)
+    try:
+        master = gunicorn_master(server)
+        assert len(children(master)) == 3
+        args = command_line(master)
+        assert args[args.index("--timeout") + 1] == "17"
+        nginx = next(p for p in children(server.process.pid) if "nginx" in " ".join(command_line(p)))
+        # nginx rewrites its command line into one string: "nginx: master process nginx ... -c FILE"
+        config_path = re.search(r"-c (\S+)", " ".join(command_line(nginx))).group(1)
+        config = open(config_path).read()
+        assert "proxy_read_timeout 17s;" in config
+    finally:
+        server.stop()
+
+
+def test_nginx_and_gunicorn_timeouts_are_equal(monkeypatch, tmp_path):
+    monkeypatch.setenv("SAGEMAKER_MODEL_SERVER_TIMEOUT", "123")
+    config = serving.nginx_config(tmp_path, tmp_path / "sock")
+    assert re.search(r"proxy_read_timeout 123s;", config)
+    assert serving.timeout() == 123
+
+
+def test_the_port_defaults_to_8080_and_follows_sagemaker_bind_to_port(monkeypatch, tmp_path):
+    monkeypatch.delenv("SAGEMAKER_BIND_TO_PORT", raising=False)
+    assert "listen 8080 " in serving.nginx_config(tmp_path, tmp_path / "sock")
+    monkeypatch.setenv("SAGEMAKER_BIND_TO_PORT", "9191")
+    assert "listen 9191 " in serving.nginx_config(tmp_path, tmp_path / "sock")
+
+
+def test_sigterm_drains_in_flight_requests_and_exits_cleanly(trained, tmp_path):
+    server = start_server(trained, tmp_path)
+    body = b"5.1,3.5,1.4,0.2\n" * 2_000_000  # a 32 MB batch: long enough to be in flight
+    result = {}
+
+    def call():
+        result["response"] = post(server, body)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    assert server.stop(signal.SIGTERM, timeout=30) == 0
+    assert time.monotonic() - started < 30
+    caller.join()
+    assert result["response"].status_code == 200
+    assert len(result["response"].text.split("\n")) == 2_000_000
+    with pytest.raises(requests.ConnectionError):
+        requests.get(server.url + "/ping", timeout=2)
+
+
+@pytest.mark.parametrize("victim", ["nginx", "gunicorn"])
+def test_the_server_exits_non_zero_when_nginx_or_gunicorn_dies(trained, tmp_path, victim):
+    server = start_server(trained, tmp_path)
+    pid = next(p for p in children(server.process.pid) if victim in " ".join(command_line(p)))
+    os.kill(pid, signal.SIGKILL)
+    assert server.process.wait(timeout=30) != 0
+    assert f"{victim} exited" in server.log()
+
+
+def test_a_killed_worker_is_replaced(trained, tmp_path, sample_rows):
+    server = start_server(trained, tmp_path)
+    try:
+        master = gunicorn_master(server)
+        os.kill(children(master)[0], signal.SIGKILL)
+        time.sleep(1)
+        assert len(children(master)) == 2
+        assert post(server, csv_body(sample_rows)).status_code == 200
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated", "wrong framework"])
+def test_a_bad_model_gives_a_failing_ping_not_a_crash(trained, tmp_path, damage):
+    import shutil
+
+    opt_ml = tmp_path / "opt_ml"
+    shutil.copytree(trained / "model", opt_ml / "model")
+    meta = json.loads((opt_ml / "model" / "model.json").read_text())
+    artifact = opt_ml / "model" / meta["artifact"]
+    if damage == "missing":
+        (opt_ml / "model" / "model.json").unlink()
+    elif damage == "truncated":
+        artifact.write_bytes(artifact.read_bytes()[:100])
+    else:
+        (opt_ml / "model" / "model.json").write_text(json.dumps(dict(meta, framework="something-else")))
+    server = start_server(opt_ml, tmp_path, wait_healthy=False)
+    try:
+        response = requests.get(server.url + "/ping", timeout=2)
+        assert response.status_code == 503
+        assert response.json()["error"]
+        assert post(server, b"1,2,3,4\n").status_code == 503
+        assert server.process.poll() is None
+        assert "model not loaded" in server.log()
+    finally:
+        server.stop()
+
+
+def test_bad_server_settings_fail_clearly(trained):
+    env = program_env(trained, SAGEMAKER_MODEL_SERVER_WORKERS="many")
+    result = subprocess.run([str(PROGRAM / "serve")], env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert "SAGEMAKER_MODEL_SERVER_WORKERS" in result.stderr

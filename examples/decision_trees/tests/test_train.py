@@ -1,0 +1,258 @@
+"""`train` as SageMaker runs it: /opt/ml in, a model or a failure reason out."""
+
+import json
+import re
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pytest
+from conftest import PROGRAM, classification_data, program_env, regression_data, run_train, write_channel
+
+import metrics
+import model as framework
+import model_artifact
+
+
+def model_files(opt_ml):
+    folder = opt_ml / "model"
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def assert_failed(result, opt_ml, *words):
+    """Non-zero exit, a reason of at most 1024 characters, the traceback on stderr, no model."""
+    assert result.returncode != 0, result.stdout
+    reason = (opt_ml / "output" / "failure").read_text()
+    assert 0 < len(reason) <= 1024
+    for word in words:
+        assert word in reason, reason
+    assert "Traceback" in result.stderr
+    assert model_files(opt_ml) == []
+    return reason
+
+
+def test_trains_the_sample_data(opt_ml):
+    result = run_train(opt_ml)
+    assert result.returncode == 0, result.stderr
+    assert model_files(opt_ml) == sorted([framework.ARTIFACT, model_artifact.META])
+    assert not (opt_ml / "output" / "failure").exists()
+    meta = json.loads((opt_ml / "model" / "model.json").read_text())
+    assert meta["classes"] == ["setosa", "versicolor", "virginica"]
+    assert meta["n_features"] == 4
+    accuracy = float(re.search(r"^validation:accuracy=(\S+)$", result.stdout, re.M).group(1))
+    assert accuracy >= 0.85
+
+
+def test_metric_definitions_match_the_training_log(opt_ml):
+    result = run_train(opt_ml)
+    definitions = metrics.definitions("classification", framework.ITERATION_METRICS)
+    assert len(definitions) <= 40
+    found = {}
+    for definition in definitions:
+        assert len(definition["Regex"]) <= 500
+        match = re.search(definition["Regex"], result.stdout)
+        if match:
+            found[definition["Name"]] = float(match.group(1))
+    assert {"train:accuracy", "validation:accuracy"} <= set(found)
+
+
+def test_empty_hyperparameters_give_the_defaults(opt_ml):
+    (opt_ml / "input" / "config" / "hyperparameters.json").write_text("{}")
+    assert run_train(opt_ml).returncode == 0
+
+
+def test_sagemaker_owned_hyperparameters_are_tolerated(opt_ml):
+    hps = {"_tuning_objective_metric": "validation:accuracy", "sagemaker_program": "x", "sagemaker_region": '"eu"'}
+    (opt_ml / "input" / "config" / "hyperparameters.json").write_text(json.dumps(hps))
+    assert run_train(opt_ml).returncode == 0
+
+
+def test_an_unknown_hyperparameter_fails_naming_it(opt_ml):
+    (opt_ml / "input" / "config" / "hyperparameters.json").write_text(json.dumps({"no_such_knob": "3"}))
+    assert_failed(run_train(opt_ml), opt_ml, "no_such_knob")
+
+
+def test_a_bad_hyperparameter_value_fails_naming_the_key(opt_ml):
+    name, spec = next((n, s) for n, s in framework_schema().items() if s["type"] in ("int", "float"))
+    (opt_ml / "input" / "config" / "hyperparameters.json").write_text(json.dumps({name: "lots"}))
+    assert_failed(run_train(opt_ml), opt_ml, name, "lots")
+
+
+def test_the_failure_reason_is_cut_to_1024_characters(opt_ml):
+    hps = {f"unknown_{i}_{'x' * 200}": "1" for i in range(20)}
+    (opt_ml / "input" / "config" / "hyperparameters.json").write_text(json.dumps(hps))
+    reason = assert_failed(run_train(opt_ml), opt_ml, "unknown_0")
+    assert len(reason) == 1024
+
+
+def test_reads_every_csv_file_and_ignores_other_files(opt_ml):
+    labels, X = classification_data(300, 7, 3)
+    write_channel(opt_ml, "training", labels, X, files=3)
+    write_channel(opt_ml, "validation", labels[:60], X[:60])
+    folder = opt_ml / "input" / "data" / "training"
+    (folder / "README.txt").write_text("not data")
+    (folder / ".hidden.csv").write_text("garbage,,,\n")
+    (folder / "_SUCCESS").write_text("")
+    (folder / "nested").mkdir()
+    (folder / "nested" / "more.csv").write_text((folder / "part-0.csv").read_text())
+    result = run_train(opt_ml)
+    assert result.returncode == 0, result.stderr
+    assert "training: 400 rows, 7 features, 4 file(s)" in result.stdout
+
+
+@pytest.mark.parametrize("text_labels", [True, False])
+def test_classification_with_text_or_numeric_labels_and_unseen_data(opt_ml, text_labels):
+    labels, X = classification_data(900, 12, 4, seed=1, text_labels=text_labels)
+    write_channel(opt_ml, "training", labels[:600], X[:600])
+    write_channel(opt_ml, "validation", labels[600:700], X[600:700])
+    (opt_ml / "input" / "config" / "hyperparameters.json").write_text("{}")
+    assert run_train(opt_ml).returncode == 0
+    model = model_artifact.load(opt_ml / "model")
+    predicted = model.predict(X[700:])
+    assert np.mean(predicted == labels[700:].astype(str)) >= 0.9
+    probabilities = model.predict_proba(X[700:])
+    assert probabilities.shape == (200, 4)
+    assert np.allclose(probabilities.sum(axis=1), 1.0)
+    assert np.array_equal(model.classes[probabilities.argmax(axis=1)], predicted)
+
+
+def test_regression_on_continuous_labels(opt_ml):
+    y, X = regression_data(2000, 5, seed=2)
+    write_channel(opt_ml, "training", y[:1500], X[:1500])
+    write_channel(opt_ml, "validation", y[1500:1700], X[1500:1700])
+    (opt_ml / "input" / "config" / "hyperparameters.json").write_text("{}")
+    result = run_train(opt_ml)
+    assert result.returncode == 0, result.stderr
+    assert "task: regression" in result.stdout
+    assert re.search(r"^validation:rmse=", result.stdout, re.M)
+    predicted = model_artifact.load(opt_ml / "model").predict(X[1700:])
+    r2 = 1 - np.mean((predicted - y[1700:]) ** 2) / np.var(y[1700:])
+    assert r2 >= 0.7
+
+
+def test_trains_without_a_validation_channel(opt_ml):
+    import shutil
+
+    shutil.rmtree(opt_ml / "input" / "data" / "validation")
+    config = opt_ml / "input" / "config" / "inputdataconfig.json"
+    config.write_text(json.dumps({"training": json.loads(config.read_text())["training"]}))
+    result = run_train(opt_ml)
+    assert result.returncode == 0, result.stderr
+    assert "validation:" not in result.stdout
+
+
+def test_missing_training_channel(opt_ml):
+    import shutil
+
+    shutil.rmtree(opt_ml / "input" / "data" / "training")
+    assert_failed(run_train(opt_ml), opt_ml, "training")
+
+
+def test_channel_without_csv_files(opt_ml):
+    folder = opt_ml / "input" / "data" / "training"
+    for path in folder.iterdir():
+        path.unlink()
+    (folder / "data.parquet").write_bytes(b"PAR1")
+    assert_failed(run_train(opt_ml), opt_ml, "no non-empty .csv files", "data.parquet")
+
+
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        ("label,f1,f2\na,1,2\nb,3,4\n", ["header"]),
+        ("a,1,2\nb,3,x\n", ["'x'"]),
+        ("a,1,2\nb,3\n", ["column"]),
+        ("a\nb\n", ["single column"]),
+        (",1,2\nb,3,4\n", ["empty label"]),
+        ("a,1,2\nb,inf,4\n", ["row 2", "infinite"]),
+    ],
+)
+def test_unusable_data_fails_with_a_reason(opt_ml, content, words):
+    folder = opt_ml / "input" / "data" / "training"
+    (folder / "iris.csv").write_text(content)
+    assert_failed(run_train(opt_ml), opt_ml, "iris.csv", *words)
+
+
+def test_empty_feature_cells_are_missing_values(opt_ml):
+    labels, X = classification_data(200, 4, 3)
+    write_channel(opt_ml, "training", labels, X)
+    write_channel(opt_ml, "validation", labels[:50], X[:50])
+    folder = opt_ml / "input" / "data" / "training"
+    with open(folder / "part-0.csv", "a") as f:
+        f.write("class a,,1.5,,\n\nclass b, 2.0 ,,3,\n")
+    result = run_train(opt_ml)
+    assert result.returncode == 0, result.stderr
+    assert "training: 202 rows" in result.stdout
+
+
+def test_too_few_rows(opt_ml):
+    (opt_ml / "input" / "data" / "training" / "iris.csv").write_text("setosa,5.1,3.5,1.4,0.2\n")
+    assert_failed(run_train(opt_ml), opt_ml, "1 row(s)")
+
+
+def test_an_unreadable_file_fails_naming_it(opt_ml):
+    (opt_ml / "input" / "data" / "training" / "broken.csv").write_bytes(b"\xff\xfe\x00\x81garbage,\x9c\n" * 10)
+    assert_failed(run_train(opt_ml), opt_ml, "broken.csv")
+
+
+def test_a_single_class_fails(opt_ml):
+    labels, X = classification_data(50, 3, 1)
+    write_channel(opt_ml, "training", labels, X)
+    write_channel(opt_ml, "validation", labels, X)
+    (opt_ml / "input" / "config" / "hyperparameters.json").write_text("{}")
+    assert_failed(run_train(opt_ml), opt_ml, "at least two classes")
+
+
+def test_validation_labels_must_occur_in_training(opt_ml):
+    folder = opt_ml / "input" / "data" / "validation"
+    (folder / "iris.csv").write_text("tulip,1,2,3,4\nsetosa,5.1,3.5,1.4,0.2\n")
+    assert_failed(run_train(opt_ml), opt_ml, "tulip")
+
+
+def test_pipe_mode_fails_fast(opt_ml):
+    config = opt_ml / "input" / "config" / "inputdataconfig.json"
+    channels = json.loads(config.read_text())
+    channels["training"]["TrainingInputMode"] = "Pipe"
+    config.write_text(json.dumps(channels))
+    assert_failed(run_train(opt_ml), opt_ml, "Pipe", "File")
+
+
+def test_invalid_config_json(opt_ml):
+    (opt_ml / "input" / "config" / "hyperparameters.json").write_text("{not json")
+    assert_failed(run_train(opt_ml), opt_ml, "hyperparameters.json")
+
+
+def test_an_old_failure_file_is_cleared_by_a_good_run(opt_ml):
+    (opt_ml / "output").mkdir(parents=True)
+    (opt_ml / "output" / "failure").write_text("old")
+    assert run_train(opt_ml).returncode == 0
+    assert not (opt_ml / "output" / "failure").exists()
+
+
+def test_sigterm_stops_training_promptly_without_a_model(opt_ml):
+    y, X = regression_data(300_000, 30, seed=3)
+    write_channel(opt_ml, "training", y, X, files=2)
+    write_channel(opt_ml, "validation", y[:20_000], X[:20_000])
+    (opt_ml / "input" / "config" / "hyperparameters.json").write_text("{}")
+    process = subprocess.Popen(
+        [str(PROGRAM / "train")], env=program_env(opt_ml), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    for line in process.stdout:  # fitting starts right after the task is chosen
+        if line.startswith("task:"):
+            break
+    time.sleep(0.5)
+    assert process.poll() is None, "training finished before it could be stopped: make the data bigger"
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 143
+    assert time.monotonic() - started < 10
+    reason = (opt_ml / "output" / "failure").read_text()
+    assert "SIGTERM" in reason
+    assert model_files(opt_ml) == []
+
+
+def framework_schema():
+    import hyperparameters
+
+    return hyperparameters.load_schema()
