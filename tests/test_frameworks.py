@@ -64,13 +64,40 @@ def test_fit_save_load_predict(name, task, k, tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["classifier", "regressor"])
-def test_scikit_learn_fast_path_matches_estimator_predict(kind):
+@pytest.mark.parametrize("rows", [1, 7, 3000])
+def test_scikit_learn_tree_arrays_predict_exactly_as_scikit_learn(kind, rows):
+    """model.npz is walked without scikit-learn: the answers must be scikit-learn's, NaN included."""
+    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
     framework = framework_module("scikit-learn")
     task = "classification" if kind == "classifier" else "regression"
-    X, y = data(task, n=2000, d=8)
-    estimator = framework.fit(defaults("scikit-learn"), task=task, n_classes=3, X=X, y=y, X_valid=None,
-                              y_valid=None, threads=1)
-    probe = np.random.default_rng(5).normal(size=(3000, 8)) * 3
-    assert np.array_equal(framework.predict(estimator, probe), estimator.predict(probe))
+    X, y = data(task, n=3000, d=8)  # 2% NaN: the tree learns where missing values go
+    estimator = (DecisionTreeClassifier if kind == "classifier" else DecisionTreeRegressor)(random_state=0).fit(X, y)
+    tree = framework.Tree.from_estimator(estimator)
+    probe = np.random.default_rng(5).normal(size=(rows, 8)) * 3
+    probe[np.random.default_rng(6).random(size=probe.shape) < 0.1] = np.nan
+    ours = framework.predict(tree, probe)
     if kind == "classifier":
-        assert np.allclose(framework.predict_proba(estimator, probe), estimator.predict_proba(probe))
+        assert np.array_equal(estimator.classes_[ours], estimator.predict(probe))
+        assert np.allclose(framework.predict_proba(tree, probe), estimator.predict_proba(probe))
+    else:
+        assert np.array_equal(ours, estimator.predict(probe))
+
+
+def test_scikit_learn_serving_does_not_import_scikit_learn(tmp_path):
+    import subprocess
+
+    framework = framework_module("scikit-learn")
+    X, y = data("classification")
+    tree = framework.fit(defaults("scikit-learn"), task="classification", n_classes=3, X=X, y=y, X_valid=None,
+                         y_valid=None, threads=1)
+    framework.save(tree, tmp_path / framework.ARTIFACT)
+    code = (
+        "import sys, numpy as np; sys.path[:0] = [sys.argv[1], sys.argv[2]]; import model;"
+        "t = model.load(sys.argv[3], 1); model.predict(t, np.zeros((2, 6)));"
+        "assert not any(m.startswith('sklearn') for m in sys.modules), 'sklearn was imported'"
+    )
+    folder = TEMPLATE / "templates" / "frameworks" / "scikit-learn"
+    result = subprocess.run([sys.executable, "-c", code, str(folder), str(PROGRAM), str(tmp_path / "model.npz")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

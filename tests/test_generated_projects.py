@@ -6,9 +6,15 @@ project can prove itself; here they run for every framework choice.
 
 import re
 import sys
+import time
 
 import pytest
 from conftest import FRAMEWORKS, REPORT, run
+
+
+def figures(output: str) -> list[str]:
+    """The lines the rendered project's fuzz and load tests print at the end of its run."""
+    return [line.strip() for line in output.splitlines() if line.startswith(("fuzz:", "soak "))]
 
 
 def summary(output: str) -> str:
@@ -19,8 +25,10 @@ def summary(output: str) -> str:
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_make_test(rendered, framework):
     project = rendered(framework=framework)
+    started = time.monotonic()
     result = run(["make", "test", f"PYTHON={sys.executable}"], cwd=project)
-    REPORT.append(f"{framework}: make test: {summary(result.stdout)}")
+    REPORT.append(f"{framework}: make test: {summary(result.stdout)} ({time.monotonic() - started:.0f} s)")
+    REPORT.extend(f"{framework}: {line}" for line in figures(result.stdout))
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert " passed" in summary(result.stdout) and "skipped" not in summary(result.stdout)
 
@@ -30,8 +38,10 @@ def test_make_test(rendered, framework):
 def test_make_test_container(rendered, framework):
     project = rendered(framework=framework)
     image = f"byoc-test-{framework}"
+    started = time.monotonic()
     result = run(["make", "test-container", f"PYTHON={sys.executable}", f"IMAGE={image}"], cwd=project)
-    REPORT.append(f"{framework}: make test-container: {summary(result.stdout)}")
+    REPORT.append(f"{framework}: make test-container: {summary(result.stdout)} ({time.monotonic() - started:.0f} s)")
+    REPORT.extend(f"{framework}: {line}" for line in figures(result.stdout))
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert " passed" in summary(result.stdout) and "skipped" not in summary(result.stdout)
     size = run(["docker", "image", "inspect", "-f", "{{.Size}}", image]).stdout.strip()

@@ -458,8 +458,8 @@ def require_tool(tool: str, hint: str) -> str:
     return path
 
 
-def wrk(server: Server, request: Request, concurrency: int, seconds: float, scratch: Path) -> dict:
-    """wrk with `concurrency` connections for `seconds`; throughput, latency and errors."""
+def wrk(server: Server, request: Request, concurrency: int, seconds: int, scratch: Path) -> dict:
+    """wrk with `concurrency` connections for `seconds` (whole seconds); throughput, latency and errors."""
     wrk_path = require_tool("wrk", "Debian/Ubuntu: apt-get install wrk")
     script = scratch / "bench.lua"
     script.write_text(WRK_SCRIPT, encoding="utf-8")
@@ -473,7 +473,7 @@ def wrk(server: Server, request: Request, concurrency: int, seconds: float, scra
         BENCH_BODY_FILE=str(body_file) if request.body else "",
     )
     threads = min(2, concurrency)
-    cmd = [wrk_path, "-t", str(threads), "-c", str(concurrency), "-d", f"{seconds:g}s", "--timeout", "30s"]
+    cmd = [wrk_path, "-t", str(threads), "-c", str(concurrency), "-d", f"{max(1, int(seconds))}s", "--timeout", "30s"]
     cmd += ["-s", str(script), server.url() + request.path]
     result = in_netns(server.netns_pid(), subprocess.run, cmd, env=env, capture_output=True, text=True, timeout=600)
     line = next((x for x in result.stdout.splitlines() if x.startswith("BENCH_RESULT ")), None)
@@ -500,8 +500,8 @@ def wrk(server: Server, request: Request, concurrency: int, seconds: float, scra
 @dataclass
 class Settings:
     concurrency: tuple[int, ...] = (1, 4, 16)
-    seconds: float = 10.0  # each measured wrk run
-    warmup: float = 2.0  # wrk at the same concurrency first, not counted
+    seconds: int = 10  # each measured wrk run
+    warmup: int = 2  # wrk at the same concurrency first, not counted (0: none)
     rounds: int = 1  # wrk runs per point; the median is reported
     starts: int = 3  # fresh servers timed to the first healthy /ping
     batches: int = 3  # timed batch requests (after one untimed)
@@ -667,8 +667,15 @@ def fmt(value: float | None, unit: str = "") -> str:
 
 
 def machine() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), cpu)
+    except OSError:
+        pass
     return {
         "cores": os.cpu_count(),
+        "cpu": cpu,
         "platform": platform.platform(),
         "python": platform.python_version(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -726,8 +733,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--build", action="store_true", help="build the image even if it exists")
     parser.add_argument("--model-dir", type=Path, help="serve this model folder instead of training one")
     parser.add_argument("--json", type=Path, help="write the results here")
-    parser.add_argument("--seconds", type=float, default=10.0, help="each measured wrk run (default 10)")
-    parser.add_argument("--warmup", type=float, default=2.0, help="wrk warm-up before each run (default 2)")
+    parser.add_argument("--seconds", type=int, default=10, help="each measured wrk run, in seconds (default 10)")
+    parser.add_argument("--warmup", type=int, default=2, help="wrk warm-up before each run, 0 for none (default 2)")
     parser.add_argument("--rounds", type=int, default=1, help="wrk runs per point, median reported (default 1)")
     parser.add_argument("--concurrency", default="1,4,16", help="comma-separated (default 1,4,16)")
     parser.add_argument("--network", choices=("auto", "netns", "publish"), default="auto")
@@ -752,6 +759,9 @@ def main(argv: list[str] | None = None) -> int:
         workload = csv_workload(n_features(model_dir))
         server = ContainerServer(args.image, model_dir, name=args.image, network=args.network)
         log(f"measuring {args.image} ({server.network}): {workload.description}")
+        if server.network == "publish":
+            log("note: through a port published on 127.0.0.1, docker-proxy relays every byte and its cost is in the")
+            log("figures; as root, --network netns reaches the container directly on its own 127.0.0.1")
         result = measure(server, workload, settings)
         result["image_bytes"] = image_bytes(args.image)
         result["machine"] = machine()
@@ -763,7 +773,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     print(table(result))
     m = result["machine"]
-    print(f"  ({m['cores']} cores, {m['platform']}, {m['date']})")
+    print(f"  ({m['cores']} cores, {m['cpu']}, {m['platform']}, {m['date']})")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -15,6 +15,7 @@ CSV, JSON, NPY = "text/csv", "application/json", "application/x-npy"
 FLOAT32_LIMIT = 2.0**128 * (1 - 2.0**-25)
 # An empty CSV cell is a missing value (pandas writes NaN that way): it reads as nan.
 # (Blank lines are not rows: numpy skips them.)
+QUOTED_CHARACTERS = np.array([ord(c) for c in ',"\r\n'], dtype=np.uint32)
 EMPTY_CELL = re.compile(r"(?<=,)(?=,|\r?$)|^(?=,)", re.MULTILINE)
 CONTENT_TYPES = (CSV, JSON, NPY)
 ACCEPT_TYPES = (CSV, JSON, NPY)
@@ -127,7 +128,11 @@ def encode(
 
 
 def _text(values: np.ndarray) -> list[str]:
-    if values.dtype.kind in "US":
+    if values.dtype.kind == "U":
+        # Big batches: one vectorised scan of the code points decides whether any cell needs
+        # quoting (holds , " CR or LF); for a few rows that scan costs more than checking each.
+        if len(values) > 64 and not np.isin(values.view(np.uint32), QUOTED_CHARACTERS).any():
+            return values.tolist()
         return [_csv_cell(v) for v in values.tolist()]
     if values.dtype == np.float32:  # XGBoost and LightGBM predict in float32
         return values.astype(str).tolist()  # shortest text that reads back as the same float32
