@@ -9,7 +9,7 @@ import sys
 import time
 
 import pytest
-from conftest import FRAMEWORKS, REPORT, run
+from conftest import FRAMEWORKS, REPORT, render, run
 
 
 def figures(output: str) -> list[str]:
@@ -22,9 +22,23 @@ def summary(output: str) -> str:
     return lines[-1].strip("= ") if lines else "no pytest summary"
 
 
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A render of its own per framework: running its tests writes caches into it, which
+    the manifest tests on the shared renders must not see."""
+    cache = {}
+
+    def get(framework):
+        if framework not in cache:
+            cache[framework] = render(tmp_path_factory.mktemp(f"project-{framework}"), framework=framework)
+        return cache[framework]
+
+    return get
+
+
 @pytest.mark.parametrize("framework", FRAMEWORKS)
-def test_make_test(rendered, framework):
-    project = rendered(framework=framework)
+def test_make_test(project, framework):
+    project = project(framework)
     started = time.monotonic()
     result = run(["make", "test", f"PYTHON={sys.executable}"], cwd=project)
     REPORT.append(f"{framework}: make test: {summary(result.stdout)} ({time.monotonic() - started:.0f} s)")
@@ -35,8 +49,8 @@ def test_make_test(rendered, framework):
 
 @pytest.mark.container
 @pytest.mark.parametrize("framework", FRAMEWORKS)
-def test_make_test_container(rendered, framework):
-    project = rendered(framework=framework)
+def test_make_test_container(project, framework):
+    project = project(framework)
     image = f"byoc-test-{framework}"
     started = time.monotonic()
     result = run(["make", "test-container", f"PYTHON={sys.executable}", f"IMAGE={image}"], cwd=project)

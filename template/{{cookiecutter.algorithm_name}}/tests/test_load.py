@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from conftest import FIGURES, PROJECT, require, serving_container
 pytestmark = pytest.mark.container
 SOAK_SECONDS = int(os.environ.get("SOAK_SECONDS", "60"))
 WARM_UP_SECONDS = 10
+WARM_UP_BATCHES = 6
 MEMORY = """
 import glob
 total = 0
@@ -70,7 +72,14 @@ def test_soak_at_concurrency_64_with_6_mb_batches(image, trained, tmp_path):
                     batches["failed"].append(response.status_code)
 
         memory = {}
-        sampler = threading.Timer(WARM_UP_SECONDS, lambda: memory.setdefault("start", server_memory_kib(name)))
+
+        def sample_after_warm_up():  # warm: some seconds of load, and a few batches in every worker
+            deadline = time.monotonic() + SOAK_SECONDS / 2
+            while batches["ok"] < WARM_UP_BATCHES and time.monotonic() < deadline:
+                time.sleep(0.5)
+            memory["start"] = server_memory_kib(name)
+
+        sampler = threading.Timer(WARM_UP_SECONDS, sample_after_warm_up)
         batcher = threading.Thread(target=post_batches)
         sampler.start()
         batcher.start()
