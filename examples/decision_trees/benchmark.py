@@ -9,7 +9,8 @@ container (or serves --model-dir), starts `docker run IMAGE serve` and measures:
   the same concurrency: the ceiling the HTTP stack itself sets;
 - one CSV batch of 250,000 rows (4 MB for 4 features), end to end, median of 3;
 - the time from `docker run ... serve` to the first healthy /ping, median of 3 fresh containers;
-- the image size, and the memory (PSS and RSS) of the whole server and of each worker.
+- the image size, and the memory (PSS and RSS) of the whole server and of each worker,
+  after the batch.
 Any response that is not 2xx, or any socket error, fails the run (exit code 1).
 
 The load generator reaches the container on 127.0.0.1 inside the container's own network
@@ -17,7 +18,8 @@ namespace (root only; no docker-proxy in the path), else on a port published to 
 
 The measuring code knows nothing about this image: `measure()` takes any `Server` (a
 container, a host process) and a `Workload` (the requests to send), so other servers can be
-measured the same way for comparison.
+measured the same way; `measure_all()` compares several fairly on a busy machine (wrk runs
+taking turns between them, round by round).
 """
 
 import argparse
@@ -518,25 +520,6 @@ def _median_run(runs: list[dict]) -> dict:
     return chosen
 
 
-def load_series(server: Server, request: Request, settings: Settings, scratch: Path, failures: list) -> dict:
-    series = {}
-    for concurrency in settings.concurrency:
-        runs = []
-        for _ in range(settings.rounds):
-            if settings.warmup > 0:
-                warm = wrk(server, request, concurrency, settings.warmup, scratch)
-                _check_errors(server, f"{request.path} warm-up c={concurrency}", warm, failures)
-            runs.append(wrk(server, request, concurrency, settings.seconds, scratch))
-        point = _median_run(runs)
-        _check_errors(server, f"{request.path} c={concurrency}", point, failures)
-        settings.log(
-            f"  {request.method} {request.path} c={concurrency}: {point['rps']:.0f} req/s, "
-            f"p50 {point['p50_ms']:.2f} ms, p99 {point['p99_ms']:.2f} ms"
-        )
-        series[str(concurrency)] = point
-    return series
-
-
 def _check_errors(server: Server, what: str, point: dict, failures: list) -> None:
     bad = {k: v for k, v in point["errors"].items() if v}
     if bad:
@@ -547,13 +530,32 @@ def _check_errors(server: Server, what: str, point: dict, failures: list) -> Non
 
 def measure(server: Server, workload: Workload, settings: Settings | None = None) -> dict:
     """Everything this benchmark measures, for one server. The server is stopped at the end."""
+    return measure_all({server.name: (server, workload)}, settings)[server.name]
+
+
+def measure_all(entries: dict[str, tuple[Server, Workload]], settings: Settings | None = None) -> dict[str, dict]:
+    """Everything, for several servers, in a way that keeps their figures comparable on a busy machine:
+    1. each server alone: time to healthy (fresh starts), a check of its answers, the batch, memory;
+    2. all of them up at once (all idle but the one under load): the wrk points, the servers taking
+       turns within each round, so that a change in the machine's background load hits them alike.
+    Every server is stopped at the end; failures are listed in each result's "failures"."""
     settings = settings or Settings()
+    results = {}
+    for key, (server, workload) in entries.items():
+        settings.log(f"{server.name}: {workload.description}")
+        results[key] = _measure_alone(server, workload, settings)
+    ready = {key: entry for key, entry in entries.items() if not results[key]["failures"]}
+    if ready:
+        _measure_load(ready, results, settings)
+    return results
+
+
+def _measure_alone(server: Server, workload: Workload, settings: Settings) -> dict:
     log = settings.log
     failures: list[str] = []
     result: dict = {"name": server.name, "kind": server.kind, "workload": workload.description, "failures": failures}
     if isinstance(server, ContainerServer):
         result["network"] = server.network
-    scratch = Path(tempfile.mkdtemp(prefix="bench-"))
     try:
         # Time to healthy: fresh servers; the last one stays up for the rest.
         startup = []
@@ -572,16 +574,13 @@ def measure(server: Server, workload: Workload, settings: Settings | None = None
         for label, request, rows in (("one_row", workload.one_row, 1), ("batch", workload.batch, workload.batch_rows)):
             status, body, _ = in_netns(server.netns_pid(), send, server.url(), request)
             if status // 100 != 2 or workload.count_rows(body) != rows:
-                got = workload.count_rows(body)
+                got = workload.count_rows(body) if status // 100 == 2 else "?"
                 failures.append(f"{server.name} {label}: status {status}, {got} rows: {body[:300]!r}")
         if failures:
-            raise BenchError("; ".join(failures))
+            return result
         result["sample_response"] = in_netns(server.netns_pid(), send, server.url(), workload.one_row)[1][:200].decode(
             errors="replace"
         )
-
-        result["invocations"] = load_series(server, workload.one_row, settings, scratch, failures)
-        result["ping"] = load_series(server, workload.health, settings, scratch, failures)
 
         timings = []
         for attempt in range(settings.batches + 1):
@@ -600,10 +599,56 @@ def measure(server: Server, workload: Workload, settings: Settings | None = None
             log(f"  batch of {workload.batch_rows} rows: {statistics.median(timings):.3f} s (median of {len(timings)})")
         memory = result["memory"] = server.memory()
         log(f"  memory: {memory['pss_bytes'] / MIB:.0f} MiB PSS, {memory['rss_bytes'] / MIB:.0f} MiB RSS")
+    except BenchError as exc:
+        failures.append(f"{server.name}: {exc}")
     finally:
         server.stop()
-        shutil.rmtree(scratch, ignore_errors=True)
     return result
+
+
+def _measure_load(entries: dict[str, tuple[Server, Workload]], results: dict[str, dict], settings: Settings) -> None:
+    log = settings.log
+    scratch = Path(tempfile.mkdtemp(prefix="bench-"))
+    live: dict[str, tuple[Server, Workload]] = {}
+    try:
+        for key, (server, workload) in entries.items():
+            try:
+                server.start()
+                live[key] = (server, workload)
+                wait_healthy(server, workload.health, settings.start_timeout)
+            except BenchError as exc:
+                results[key]["failures"].append(f"{server.name}: {exc}")
+                live.pop(key, None)
+        names = ", ".join(server.name for server, _ in live.values())
+        log(f"load: {names} up; {settings.rounds} round(s) of {settings.seconds} s per point, taking turns")
+        for label, pick in (("invocations", lambda w: w.one_row), ("ping", lambda w: w.health)):
+            for concurrency in settings.concurrency:
+                runs: dict[str, list[dict]] = {key: [] for key in live}
+                for round_number in range(settings.rounds):
+                    for key, (server, workload) in list(live.items()):
+                        request = pick(workload)
+                        what = f"{request.method} {request.path} c={concurrency}"
+                        try:
+                            if round_number == 0 and settings.warmup > 0:
+                                warm = wrk(server, request, concurrency, settings.warmup, scratch)
+                                _check_errors(server, f"{what} (warm-up)", warm, results[key]["failures"])
+                            runs[key].append(wrk(server, request, concurrency, settings.seconds, scratch))
+                        except BenchError as exc:  # wrk could not run against it: leave it out from now on
+                            results[key]["failures"].append(f"{server.name} {what}: {exc}")
+                            del live[key]
+                for key, (server, workload) in live.items():
+                    request = pick(workload)
+                    point = _median_run(runs[key])
+                    _check_errors(server, f"{request.path} c={concurrency}", point, results[key]["failures"])
+                    results[key].setdefault(label, {})[str(concurrency)] = point
+                    log(
+                        f"  {server.name}: {request.method} {request.path} c={concurrency}: {point['rps']:.0f} req/s "
+                        f"(rounds {point['rounds_rps']}), p50 {point['p50_ms']:.2f} ms, p99 {point['p99_ms']:.2f} ms"
+                    )
+    finally:
+        for server, _ in entries.values():
+            server.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def image_bytes(image: str) -> int:
@@ -622,8 +667,8 @@ FIGURES = [
     *[(f"share_c{c}", f"1-row rate as a share of /ping's, c={c}", "%", False) for c in (1, 4, 16)],
     ("batch_s", "4 MB CSV batch end to end, median of 3", "s", True),
     ("startup_s", "start to first healthy /ping, median of 3", "s", True),
-    ("pss_mib", "memory of the whole server after load, PSS", "MiB", True),
-    ("rss_mib", "memory of the whole server after load, RSS", "MiB", True),
+    ("pss_mib", "memory of the whole server after the batch, PSS", "MiB", True),
+    ("rss_mib", "memory of the whole server after the batch, RSS", "MiB", True),
     ("idle_pss_mib", "memory of the whole server when idle, PSS", "MiB", True),
     ("worker_pss_mib", "memory per worker, PSS", "MiB", True),
     ("worker_rss_mib", "memory per worker, RSS", "MiB", True),
@@ -758,7 +803,7 @@ def main(argv: list[str] | None = None) -> int:
         model_dir = args.model_dir or train(args.image, workdir, log)
         workload = csv_workload(n_features(model_dir))
         server = ContainerServer(args.image, model_dir, name=args.image, network=args.network)
-        log(f"measuring {args.image} ({server.network}): {workload.description}")
+        log(f"measuring {args.image}, reached through {server.network}")
         if server.network == "publish":
             log("note: through a port published on 127.0.0.1, docker-proxy relays every byte and its cost is in the")
             log("figures; as root, --network netns reaches the container directly on its own 127.0.0.1")
