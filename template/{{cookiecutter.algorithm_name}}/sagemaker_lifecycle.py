@@ -492,9 +492,8 @@ def predict(backend: Backend, name: str) -> str:
     body = response["Body"].read().decode("utf-8")
     if status >= 400:  # SageMaker raises ModelError itself; the local client returns the answer as is
         raise StepFailed(f"the endpoint answered {status}: {body}")
-    say("predictions:")
-    for line in body.splitlines():
-        say(f"    {line}")
+    # One write for the whole block: local mode's container logs share this stdout.
+    say("\n".join(["predictions:"] + [f"    {line}" for line in body.splitlines()]))
     return body
 
 
@@ -550,10 +549,8 @@ def batch_transform(backend: Backend, name: str, uris: dict[str, str], resources
     if not outputs:
         raise StepFailed(f"transform job {name} completed but wrote nothing to {backend.storage.uri(output)}")
     for key, text in outputs.items():
-        say(f"batch output {backend.storage.uri(output)}/{key}:")
-        for line in text.splitlines():
-            if line:
-                say(f"    {line}")
+        lines = [f"    {line}" for line in text.splitlines() if line]
+        say("\n".join([f"batch output {backend.storage.uri(output)}/{key}:"] + lines))
     return outputs
 
 

@@ -60,7 +60,8 @@ def run_lifecycle(*args: str, env: dict[str, str], timeout: float = 900) -> subp
 
 def printed_section(stdout: str, heading: str) -> list[str]:
     """The indented lines the script printed under a heading such as 'predictions:'."""
-    lines = stdout.splitlines()
+    # Local mode's container log lines ("\x1b[36m<container> |\x1b[0m ...") share stdout: skip them.
+    lines = [line for line in stdout.splitlines() if not re.match(r"(\x1b\[[0-9;]*m)?\S+ +\|", line)]
     start = next(i for i, line in enumerate(lines) if line.startswith(heading)) + 1
     section = []
     for line in lines[start:]:

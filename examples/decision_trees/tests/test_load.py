@@ -60,12 +60,14 @@ def test_soak_at_concurrency_64_with_6_mb_batches(image, trained, tmp_path):
     batch = six_mb_batch()
     with serving_container(image, trained / "model", prefix="byoc-soak") as (url, name):
         stop, batches = threading.Event(), {"ok": 0, "failed": []}
+        between_batches = threading.Lock()  # memory is sampled between batches, not with one in flight
 
         def post_batches():
             while not stop.is_set():
-                response = requests.post(
-                    url + "/invocations", data=batch, headers={"Content-Type": "text/csv"}, timeout=120
-                )
+                with between_batches:
+                    response = requests.post(
+                        url + "/invocations", data=batch, headers={"Content-Type": "text/csv"}, timeout=120
+                    )
                 if response.status_code == 200 and response.text.count("\n") + 1 == batch.count(b"\n"):
                     batches["ok"] += 1
                 else:
@@ -77,7 +79,8 @@ def test_soak_at_concurrency_64_with_6_mb_batches(image, trained, tmp_path):
             deadline = time.monotonic() + SOAK_SECONDS / 2
             while batches["ok"] < WARM_UP_BATCHES and time.monotonic() < deadline:
                 time.sleep(0.5)
-            memory["start"] = server_memory_kib(name)
+            with between_batches:
+                memory["start"] = server_memory_kib(name)
 
         sampler = threading.Timer(WARM_UP_SECONDS, sample_after_warm_up)
         batcher = threading.Thread(target=post_batches)
@@ -89,10 +92,10 @@ def test_soak_at_concurrency_64_with_6_mb_batches(image, trained, tmp_path):
              url + "/invocations"],
             capture_output=True, text=True,
         )  # fmt: skip
-        memory["end"] = server_memory_kib(name)
         stop.set()
         batcher.join()
         sampler.join()
+        memory["end"] = server_memory_kib(name)  # after the load, as at the start: no batch in flight
         logs = subprocess.run(["docker", "logs", name], capture_output=True, text=True)
     out = wrk.stdout
     requests_done = int(re.search(r"(\d+) requests in", out).group(1))
