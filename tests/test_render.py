@@ -13,6 +13,7 @@ from conftest import DEFAULTS, FRAMEWORKS, ROOT, render, tool_env
 PROGRAM_FILES = [
     "cluster.py",
     "dataset.py",
+    "decimal_csv.py",
     "hyperparameters.json",
     "hyperparameters.py",
     "metrics.py",
@@ -55,6 +56,7 @@ PROJECT_FILES = [
     "tests/conftest.py",
     "tests/test_build_and_push.py",
     "tests/test_container.py",
+    "tests/test_decimal_csv.py",
     "tests/test_distributed.py",
     "tests/test_fuzz.py",
     "tests/test_hyperparameters.py",
