@@ -35,7 +35,8 @@ class ScoringService:
 
     @classmethod
     def predict(cls, frame):
-        return cls.classes[cls.get_model().predict(frame)]
+        model = cls.get_model()  # first: it also loads the labels
+        return cls.classes[model.predict(frame)]
 
 
 app = flask.Flask(__name__)
