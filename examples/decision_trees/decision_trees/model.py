@@ -98,14 +98,15 @@ class Tree:
 
     def leaves(self, X: np.ndarray) -> np.ndarray:
         """The leaf each row ends in. Features are compared as float32, as scikit-learn does."""
-        X = np.asarray(X, dtype=np.float32)
+        X = np.ascontiguousarray(X, dtype=np.float32)
         if len(X) <= SMALL_BATCH:
             return np.array([self._leaf(row) for row in X.tolist()], dtype=np.intp)
+        flat, width = X.ravel(), X.shape[1]  # one flat gather per level is cheaper than X[rows, columns]
         node = np.zeros(len(X), dtype=np.intp)
         active = np.flatnonzero(self.left[node] != LEAF)
         while active.size:
             here = node[active]
-            x = X[active, self.feature[here]].astype(np.float64)
+            x = flat[active * width + self.feature[here]].astype(np.float64)
             go_left = np.where(np.isnan(x), self.missing_left[here], x <= self.threshold[here])
             node[active] = np.where(go_left, self.left[here], self.right[here])
             active = active[self.left[node[active]] != LEAF]

@@ -1,7 +1,8 @@
 """Request and response bodies: text/csv, application/json and application/x-npy.
 
-Requests decode to one float64 matrix, a row per record, parsed by numpy's C reader
-(no pandas round trip). Responses hold one prediction per input row, in input order.
+Requests decode to one float64 matrix, a row per record (no pandas round trip): CSV of
+plain decimals by a vectorised reader (decimal_csv.py), any other CSV by numpy's C reader.
+Responses hold one prediction per input row, in input order.
 """
 
 import io
@@ -9,6 +10,8 @@ import json
 import re
 
 import numpy as np
+
+import decimal_csv
 
 CSV, JSON, NPY = "text/csv", "application/json", "application/x-npy"
 # Models compute in float32: from this magnitude on, a value rounds to infinity there.
@@ -18,6 +21,8 @@ FLOAT32_LIMIT = 2.0**128 * (1 - 2.0**-25)
 QUOTED_CHARACTERS = np.array([ord(c) for c in ',"\r\n'], dtype=np.uint32)
 EMPTY_CELL = re.compile(r"(?<=,)(?=,|\r?$)|^(?=,)", re.MULTILINE)
 CONTENT_TYPES = (CSV, JSON, NPY)
+# Charsets in which plain decimals are the same bytes as in ASCII.
+ASCII_SUPERSETS = ("utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin-1", "latin1")
 ACCEPT_TYPES = (CSV, JSON, NPY)
 
 
@@ -31,6 +36,12 @@ def decode(body: bytes, content_type: str, charset: str | None = None) -> np.nda
         raise PayloadError("the request body is empty; send at least one row of features")
     if content_type == NPY:
         rows = _npy(body)
+    elif (
+        content_type == CSV
+        and (charset or "utf-8").lower() in ASCII_SUPERSETS
+        and (fast := decimal_csv.parse(body)) is not None
+    ):
+        rows = fast  # plain decimals (what batch transform mostly sends), read vectorised
     else:
         try:
             text = body.decode(charset or "utf-8")
@@ -109,6 +120,10 @@ def encode(
 ) -> bytes:
     """One output per row: the label or value, then the class probabilities when asked for."""
     if accept == CSV:
+        if probabilities is None and predictions.dtype.kind == "U" and len(predictions) > 64:
+            lines = _ascii_lines(predictions)  # big batches of labels: vectorised
+            if lines is not None:
+                return lines
         cells = _text(predictions)
         if probabilities is not None:
             columns = [cells] + [_text(probabilities[:, j]) for j in range(probabilities.shape[1])]
@@ -129,14 +144,23 @@ def encode(
 
 def _text(values: np.ndarray) -> list[str]:
     if values.dtype.kind == "U":
-        # Big batches: one vectorised scan of the code points decides whether any cell needs
-        # quoting (holds , " CR or LF); for a few rows that scan costs more than checking each.
-        if len(values) > 64 and not np.isin(values.view(np.uint32), QUOTED_CHARACTERS).any():
-            return values.tolist()
         return [_csv_cell(v) for v in values.tolist()]
     if values.dtype == np.float32:  # XGBoost and LightGBM predict in float32
         return values.astype(str).tolist()  # shortest text that reads back as the same float32
     return [repr(v) for v in values.tolist()]  # shortest text that reads back as the same float
+
+
+def _ascii_lines(labels: np.ndarray) -> bytes | None:
+    """Labels one a line, from their code points; None if one is not ASCII, holds a NUL or needs quoting."""
+    codes = labels.view(np.uint32).reshape(len(labels), -1)  # fixed width, padded with 0
+    if codes.max(initial=0) >= 128 or np.isin(codes, QUOTED_CHARACTERS).any():
+        return None
+    if ((codes[:, :-1] == 0) & (codes[:, 1:] != 0)).any():
+        return None  # a NUL inside a label: not padding
+    text = np.zeros((len(labels), codes.shape[1] + 1), dtype=np.uint8)
+    text[:, :-1] = codes
+    text[:, -1] = ord("\n")
+    return text[text != 0].tobytes()[:-1]  # no trailing newline (see encode)
 
 
 def _csv_cell(value: str) -> str:

@@ -111,7 +111,9 @@ def start_server(opt_ml: Path, log_dir: Path, wait_healthy: bool = True, **env) 
     port = free_port()
     env = {"SAGEMAKER_BIND_TO_PORT": port, "SAGEMAKER_MODEL_SERVER_WORKERS": 2, **env}
     log_path = log_dir / f"serve-{port}.log"
-    with open(log_path, "wb") as log:
+    # Append mode: nginx reopens /dev/stdout itself, and without O_APPEND every process would
+    # write at its own offset, over the others' lines.
+    with open(log_path, "ab") as log:
         process = subprocess.Popen(
             [str(PROGRAM / "serve")], env=program_env(opt_ml, **env), stdout=log, stderr=subprocess.STDOUT
         )

@@ -680,8 +680,8 @@ def test_default_worker_count_is_the_cpu_count(servers):
 def test_nginx_and_gunicorn_logs_reach_docker_logs(servers):
     main = servers["main"]
     wait_for_ping(main)
-    requests.get(main.url + "/ping", timeout=2)
-    poll(lambda: re.search(r'"GET /ping HTTP/1\.1" 200', main.logs()), 10, "no nginx access log line")
+    requests.get(main.url + "/nowhere", timeout=2)  # failures reach the access log (ACCESS_LOG=errors)
+    poll(lambda: re.search(r'"GET /nowhere HTTP/1\.1" 404', main.logs()), 10, "no nginx access log line")
     logs = main.logs()
     assert re.search(r"\[INFO\] (Booting worker|Listening at)", logs), logs
 

@@ -351,8 +351,28 @@ def test_a_bad_model_gives_a_failing_ping_not_a_crash(trained, tmp_path, damage)
         server.stop()
 
 
-def test_bad_server_settings_fail_clearly(trained):
-    env = program_env(trained, SAGEMAKER_MODEL_SERVER_WORKERS="many")
+@pytest.mark.parametrize(
+    "variable, value",
+    [("SAGEMAKER_MODEL_SERVER_WORKERS", "many"), ("SAGEMAKER_MODEL_SERVER_TIMEOUT", "0"), ("ACCESS_LOG", "verbose")],
+)
+def test_bad_server_settings_fail_clearly(trained, variable, value):
+    env = program_env(trained, **{variable: value})
     result = subprocess.run([str(PROGRAM / "serve")], env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
-    assert "SAGEMAKER_MODEL_SERVER_WORKERS" in result.stderr
+    assert variable in result.stderr
+
+
+@pytest.mark.parametrize(
+    "setting, logged",
+    [(None, {("/nowhere", "404")}), ("all", {("/ping", "200"), ("/nowhere", "404")}), ("off", set())],
+)
+def test_the_access_log_holds_failed_requests_unless_told_otherwise(trained, tmp_path, setting, logged):
+    server = start_server(trained, tmp_path, **({"ACCESS_LOG": setting} if setting else {}))
+    try:
+        assert requests.get(server.url + "/ping", timeout=2).status_code == 200
+        assert requests.get(server.url + "/nowhere", timeout=2).status_code == 404
+    finally:
+        assert server.stop() == 0  # nginx writes what it buffered as it exits
+    lines = set(re.findall(r'"GET (/\S*) HTTP/1\.1" (\d{3})', server.log()))
+    lines.discard(("/ping", "502"))  # polled before gunicorn listened: failures, logged as such
+    assert lines == logged

@@ -40,8 +40,10 @@ decimals = st.one_of(
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.integers(1, 6).flatmap(lambda n: st.lists(st.lists(decimals, min_size=n, max_size=n), min_size=1, max_size=20)),
-       st.booleans())  # fmt: skip
+@given(
+    st.integers(1, 6).flatmap(lambda n: st.lists(st.lists(decimals, min_size=n, max_size=n), min_size=1, max_size=20)),
+    st.booleans(),
+)
 def test_plain_decimals_read_exactly_as_numpy_reads_them(rows, trailing_newline):
     body = "\n".join(",".join(row) for row in rows).encode() + (b"\n" if trailing_newline else b"")
     if all(cell == "" for row in rows for cell in row) or (len(rows[0]) == 1 and any(r == [""] for r in rows)):

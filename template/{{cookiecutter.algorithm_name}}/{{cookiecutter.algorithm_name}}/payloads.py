@@ -1,7 +1,8 @@
 """Request and response bodies: text/csv, application/json and application/x-npy.
 
 Requests decode to one float64 matrix, a row per record (no pandas round trip): CSV of
-plain decimals by a vectorised reader (decimal_csv.py), any other CSV by numpy's C reader. Responses hold one prediction per input row, in input order.
+plain decimals by a vectorised reader (decimal_csv.py), any other CSV by numpy's C reader.
+Responses hold one prediction per input row, in input order.
 """
 
 import io
@@ -35,7 +36,11 @@ def decode(body: bytes, content_type: str, charset: str | None = None) -> np.nda
         raise PayloadError("the request body is empty; send at least one row of features")
     if content_type == NPY:
         rows = _npy(body)
-    elif content_type == CSV and (charset or "utf-8").lower() in ASCII_SUPERSETS and (fast := decimal_csv.parse(body)) is not None:
+    elif (
+        content_type == CSV
+        and (charset or "utf-8").lower() in ASCII_SUPERSETS
+        and (fast := decimal_csv.parse(body)) is not None
+    ):
         rows = fast  # plain decimals (what batch transform mostly sends), read vectorised
     else:
         try:
