@@ -19,18 +19,22 @@ import numpy as np
 MIN_BYTES = 16 * 1024
 CHUNK = 16 * 1024  # cells decoded per step: the temporaries stay in the CPU's cache
 MAX_DIGITS = 15  # below 2**53: every such integer is an exact double
-WORDS = 2  # 8-byte words per cell: cells of up to 16 bytes
+MAX_WORDS = 2  # 8-byte words per cell: cells of up to 16 bytes
 ALLOWED = b"0123456789-.,\n"
 MINUS, POINT, COMMA, NEWLINE, ZERO = (ord(c) for c in "-.,\n0")
 U64 = np.uint64
-POWERS = 10 ** np.arange(8 * WORDS, dtype=np.int64)  # exact
+POWERS = 10 ** np.arange(8 * MAX_WORDS, dtype=np.int64)  # exact
 FLOAT_POWERS = POWERS.astype(np.float64)
-# MASKS[i][width]: the bytes of word i that belong to a cell of `width` bytes, right-aligned.
-MASKS = [
-    np.array([sum(0xFF << 8 * b for b in range(8) if 8 * i + b >= 8 * WORDS - width) for width in range(8 * WORDS + 1)],
-             dtype=U64)
-    for i in range(WORDS)
-]  # fmt: skip
+# MASKS[words][i][width]: the bytes of word i that belong to a cell of `width` bytes, right-aligned
+# in `words` words.
+MASKS = {
+    words: [
+        np.array([sum(0xFF << 8 * b for b in range(8) if 8 * i + b >= 8 * words - width) for width in range(8 * words + 1)],
+                 dtype=U64)
+        for i in range(words)
+    ]
+    for words in range(1, MAX_WORDS + 1)
+}  # fmt: skip
 NO_POINT = 64  # bits set in (word - 1) when a word holds no point
 
 
@@ -52,16 +56,18 @@ def parse(body: bytes) -> np.ndarray | None:
     starts[0] = 0
     starts[1:] = ends[:-1] + 1
     widths = ends - starts
-    if (columns == 1 and not widths.all()) or widths.max() > 8 * WORDS:
+    width = int(widths.max())
+    if (columns == 1 and not widths.all()) or width > 8 * MAX_WORDS:
         return None  # blank lines (the general reader skips them), or long cells
+    word_count = (width + 7) // 8 or 1
     negative = data[starts] == MINUS
     if np.count_nonzero(negative) != body.count(b"-"):
         return None  # a minus inside a cell
     # Every 8 bytes from any offset, as one little-endian integer; the padding in front
     # gives the first cell its words.
-    padded = np.concatenate([np.zeros(8 * WORDS, dtype=np.uint8), data])
+    padded = np.concatenate([np.zeros(8 * word_count, dtype=np.uint8), data])
     words = np.ndarray((len(padded) - 7,), dtype="<u8", buffer=padded, strides=(1,))
-    word_offsets = 8 * np.arange(WORDS)  # word i of a cell starts at its end - 8 * (WORDS - i), padded
+    word_offsets = 8 * np.arange(word_count)  # word i of a cell starts at its end + 8 * i, padded
     values = np.empty(len(ends))
     points = 0
     for first in range(0, len(ends), CHUNK):
@@ -76,28 +82,29 @@ def parse(body: bytes) -> np.ndarray | None:
 
 
 def _decode(cells: np.ndarray, widths: np.ndarray, negative: np.ndarray, out: np.ndarray) -> int | None:
-    """Cells (one row of WORDS words each) into out; the number with a point, or None if one is malformed."""
-    for i in range(WORDS):
-        cells[:, i] &= MASKS[i].take(widths)  # bytes before the cell become 0
-    text = cells.view(np.uint8)  # cells x 8*WORDS bytes, in order
+    """Cells (a row of words each) into out; the number with a point, or None if one is malformed."""
+    word_count = cells.shape[1]
+    for i, masks in enumerate(MASKS[word_count]):
+        cells[:, i] &= masks.take(widths)  # bytes before the cell become 0
+    text = cells.view(np.uint8)  # cells x 8 * word_count bytes, in order
     points = (text == POINT).view(U64)  # per word, 0x01 in the byte of a point
     digits = text - np.uint8(ZERO)
     digits *= digits < 10  # the point, the minus and the masked bytes read as 0
     raw = _eight_digits(digits.view(U64)[:, 0])
     # A word with one point holds 0x01 << 8 * byte, so (word - 1) has 8 * byte bits set.
     point_bits = np.bitwise_count(points[:, 0] - U64(1)).astype(np.int64)
-    for i in range(1, WORDS):
+    for i in range(1, word_count):
         raw = raw * U64(10**8) + _eight_digits(digits.view(U64)[:, i])
         later = np.bitwise_count(points[:, i] - U64(1))
         point_bits = np.where(point_bits == NO_POINT, later + 64 * i, point_bits)
-    has_point = point_bits < NO_POINT * WORDS
+    has_point = point_bits < NO_POINT * word_count
     counted = widths - has_point - negative  # the cell's digits: the only other bytes left
     empty = widths == 0
     if counted.max() > MAX_DIGITS or (counted[~empty] == 0).any():
         return None  # too many digits to be exact, or a minus or point alone
     # With d decimals, raw = integer_part * 10**(d+1) + fraction: the point was read as a 0.
     raw = raw.astype(np.int64)
-    decimals = np.where(has_point, 8 * WORDS - 1 - point_bits // 8, 0)
+    decimals = np.where(has_point, 8 * word_count - 1 - point_bits // 8, 0)
     fraction = raw % POWERS[decimals]
     mantissa = np.where(has_point, (raw - fraction) // 10 + fraction, raw)
     np.divide(mantissa, FLOAT_POWERS[decimals], out=out)

@@ -19,7 +19,7 @@ import lightgbm
 import numpy as np
 
 import metrics
-from hyperparameters import HyperparameterError
+from hyperparameters import Choices, HyperparameterError
 
 FRAMEWORK = "lightgbm"
 ARTIFACT = "model.txt"  # LightGBM's text model format
@@ -60,6 +60,14 @@ LABEL_DOMAIN = {
     "poisson": (lambda y: y >= 0, "0 or more"),
     "gamma": (lambda y: y > 0, "greater than 0"),
 }
+CHOICES = Choices(
+    OBJECTIVES,
+    METRICS,
+    METRIC_OBJECTIVE,
+    LABEL_DOMAIN,
+    auto={"regression": "regression", "binary": "binary", "multiclass": "multiclass"},
+    metric_key="metric",
+)
 
 
 @dataclass
@@ -86,12 +94,12 @@ def task_of(params: dict) -> str | None:
 
 
 def fit(params, *, task, n_classes, X, y, X_valid, y_valid, threads):
-    objective = _objective(params, task, n_classes)
-    kind = _kind(objective)
-    metric = _metric(params, objective, kind)
-    _check_labels(objective, y, "training")
+    objective = CHOICES.objective(params, task, n_classes)
+    kind = CHOICES.kind(objective)
+    metric = CHOICES.metric(params, objective)
+    CHOICES.check_labels(objective, y, "training")
     if y_valid is not None:
-        _check_labels(objective, y_valid, "validation")
+        CHOICES.check_labels(objective, y_valid, "validation")
     if params["bagging_fraction"] < 1.0 and params["bagging_freq"] == 0:
         raise HyperparameterError(
             f"hyperparameter bagging_fraction={params['bagging_fraction']} samples rows only when "
@@ -161,71 +169,13 @@ def print_metrics(env) -> None:
 print_metrics.order = 10  # before early stopping (30), which ends training by raising
 
 
-def _objective(params: dict, task: str, n_classes: int) -> str:
-    objective = params["objective"]
-    if params["num_class"] is not None and params["num_class"] != n_classes:
-        raise HyperparameterError(
-            f"hyperparameter num_class={params['num_class']}, but the training labels have {n_classes} "
-            "classes; remove num_class (it is counted from the labels) or fix the labels"
-        )
-    if objective == "auto":
-        if task == "regression":
-            return "regression"
-        return "binary" if n_classes == 2 else "multiclass"
-    if OBJECTIVES[objective][0] != task:  # the shared code decided the task from the labels
-        raise HyperparameterError(
-            f"hyperparameter objective={objective} is for {OBJECTIVES[objective][0]}, but the task is {task}"
-        )
-    if objective == "binary" and n_classes != 2:
-        raise HyperparameterError(
-            f"hyperparameter objective=binary needs exactly 2 classes, the training labels have "
-            f"{n_classes}; use objective=multiclass (or auto)"
-        )
-    return objective
-
-
-def _kind(objective: str) -> str:
-    if objective == "binary":
-        return "binary"
-    return "multiclass" if objective == "multiclass" else "regression"
-
-
-def _metric(params: dict, objective: str, kind: str) -> str:
-    metric = params["metric"]
-    if metric == "auto":
-        return OBJECTIVES[objective][1]
-    if metric not in METRICS[kind]:
-        raise HyperparameterError(
-            f"hyperparameter metric={metric} does not fit objective {objective}; "
-            f"use one of {', '.join(METRICS[kind])} (or auto)"
-        )
-    if METRIC_OBJECTIVE.get(metric, objective) != objective:
-        raise HyperparameterError(
-            f"hyperparameter metric={metric} needs objective={METRIC_OBJECTIVE[metric]}, "
-            f"not {objective}; use rmse or l1 (or auto)"
-        )
-    return metric
-
-
-def _check_labels(objective: str, y: np.ndarray, channel: str) -> None:
-    if objective not in LABEL_DOMAIN:
-        return
-    allowed, words = LABEL_DOMAIN[objective]
-    bad = y[~allowed(y)]
-    if len(bad):
-        raise HyperparameterError(
-            f"hyperparameter objective={objective} needs labels {words}, but {channel} has {len(bad)} "
-            f"that are not (e.g. {bad[0]:g}); use another objective"
-        )
-
-
 def save(estimator: Trained, path: Path) -> None:
     estimator.booster.save_model(str(path))  # the best iteration's trees when training stopped early
 
 
 def load(path: Path, threads: int) -> Trained:
     booster = lightgbm.Booster(model_file=str(path))
-    return Trained(booster, _kind(booster.params["objective"]), threads)
+    return Trained(booster, CHOICES.kind(booster.params["objective"]), threads)
 
 
 def predict(estimator: Trained, X: np.ndarray) -> np.ndarray:

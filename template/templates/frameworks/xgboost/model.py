@@ -25,7 +25,7 @@ import xgboost
 from xgboost.tracker import RabitTracker
 
 import metrics
-from hyperparameters import HyperparameterError
+from hyperparameters import Choices, HyperparameterError
 
 FRAMEWORK = "xgboost"
 ARTIFACT = "model.ubj"  # XGBoost's binary JSON model format, chosen by the file name's suffix
@@ -70,6 +70,14 @@ LABEL_DOMAIN = {
     "count:poisson": (lambda y: y >= 0, "0 or more"),
     "reg:gamma": (lambda y: y > 0, "greater than 0"),
 }
+CHOICES = Choices(
+    OBJECTIVES,
+    METRICS,
+    METRIC_OBJECTIVE,
+    LABEL_DOMAIN,
+    auto={"regression": "reg:squarederror", "binary": "binary:logistic", "multiclass": "multi:softprob"},
+    metric_key="eval_metric",
+)
 
 
 # Multi-host training: XGBoost's own collective (rabit). The first host runs the tracker on
@@ -181,13 +189,13 @@ def fit(params, *, task, n_classes, X, y, X_valid, y_valid, threads):
         raise HyperparameterError(
             "hyperparameter tree_method=exact cannot train across hosts; use hist (or approx), or instance_count=1"
         )
-    objective = _objective(params, task, n_classes)
-    kind = _kind(objective)
-    eval_metric = _eval_metric(params, objective, kind)
+    objective = CHOICES.objective(params, task, n_classes)
+    kind = CHOICES.kind(objective)
+    eval_metric = CHOICES.metric(params, objective)
     for name in (objective, eval_metric):
-        _check_labels(name, y, "training")
+        CHOICES.check_labels(name, y, "training")
         if y_valid is not None:
-            _check_labels(name, y_valid, "validation")
+            CHOICES.check_labels(name, y_valid, "validation")
     booster_params = {
         "objective": objective,
         "eval_metric": eval_metric,
@@ -254,65 +262,6 @@ class PrintMetrics(xgboost.callback.TrainingCallback):
         return False  # never asks to stop; EarlyStopping does that
 
 
-def _objective(params: dict, task: str, n_classes: int) -> str:
-    objective = params["objective"]
-    if params["num_class"] is not None and params["num_class"] != n_classes:
-        raise HyperparameterError(
-            f"hyperparameter num_class={params['num_class']}, but the training labels have {n_classes} "
-            "classes; remove num_class (it is counted from the labels) or fix the labels"
-        )
-    if objective == "auto":
-        if task == "regression":
-            return "reg:squarederror"
-        return "binary:logistic" if n_classes == 2 else "multi:softprob"
-    if OBJECTIVES[objective][0] != task:  # the shared code decided the task from the labels
-        raise HyperparameterError(
-            f"hyperparameter objective={objective} is for {OBJECTIVES[objective][0]}, but the task is {task}"
-        )
-    if objective == "binary:logistic" and n_classes != 2:
-        raise HyperparameterError(
-            f"hyperparameter objective=binary:logistic needs exactly 2 classes, the training labels have "
-            f"{n_classes}; use objective=multi:softprob (or auto)"
-        )
-    return objective
-
-
-def _kind(objective: str) -> str:
-    if objective == "binary:logistic":
-        return "binary"
-    return "multiclass" if objective == "multi:softprob" else "regression"
-
-
-def _eval_metric(params: dict, objective: str, kind: str) -> str:
-    metric = params["eval_metric"]
-    if metric == "auto":
-        return OBJECTIVES[objective][1]
-    if metric not in METRICS[kind]:
-        raise HyperparameterError(
-            f"hyperparameter eval_metric={metric} does not fit objective {objective}; "
-            f"use one of {', '.join(METRICS[kind])} (or auto)"
-        )
-    if METRIC_OBJECTIVE.get(metric, objective) != objective:
-        raise HyperparameterError(
-            f"hyperparameter eval_metric={metric} needs objective={METRIC_OBJECTIVE[metric]}, "
-            f"not {objective}; use rmse or mae (or auto)"
-        )
-    return metric
-
-
-def _check_labels(name: str, y: np.ndarray, channel: str) -> None:
-    if name not in LABEL_DOMAIN:
-        return
-    allowed, words = LABEL_DOMAIN[name]
-    bad = y[~allowed(y)]
-    if len(bad):
-        key = "objective" if name in OBJECTIVES else "eval_metric"
-        raise HyperparameterError(
-            f"hyperparameter {key}={name} needs labels {words}, but {channel} has {len(bad)} "
-            f"that are not (e.g. {bad[0]:g}); use another {key}"
-        )
-
-
 def save(estimator: Trained, path: Path) -> None:
     estimator.booster.save_model(str(path))
 
@@ -322,7 +271,7 @@ def load(path: Path, threads: int) -> Trained:
     booster.load_model(str(path))
     booster.set_param({"nthread": threads})
     objective = json.loads(booster.save_config())["learner"]["objective"]["name"]
-    return Trained(booster, _kind(objective))
+    return Trained(booster, CHOICES.kind(objective))
 
 
 def predict(estimator: Trained, X: np.ndarray) -> np.ndarray:
