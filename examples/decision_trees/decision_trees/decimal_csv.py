@@ -25,16 +25,18 @@ MINUS, POINT, COMMA, NEWLINE, ZERO = (ord(c) for c in "-.,\n0")
 U64 = np.uint64
 POWERS = 10 ** np.arange(8 * MAX_WORDS, dtype=np.int64)  # exact
 FLOAT_POWERS = POWERS.astype(np.float64)
-# MASKS[words][i][width]: the bytes of word i that belong to a cell of `width` bytes, right-aligned
-# in `words` words.
-MASKS = {
-    words: [
-        np.array([sum(0xFF << 8 * b for b in range(8) if 8 * i + b >= 8 * words - width) for width in range(8 * words + 1)],
-                 dtype=U64)
-        for i in range(words)
-    ]
-    for words in range(1, MAX_WORDS + 1)
-}  # fmt: skip
+
+
+def _masks(words: int) -> list[np.ndarray]:
+    """masks[i][width]: the bytes of word i that hold a cell of `width` bytes right-aligned in `words` words."""
+
+    def mask(i: int, width: int) -> int:
+        return sum(0xFF << 8 * b for b in range(8) if 8 * i + b >= 8 * words - width)
+
+    return [np.array([mask(i, width) for width in range(8 * words + 1)], dtype=U64) for i in range(words)]
+
+
+MASKS = {words: _masks(words) for words in range(1, MAX_WORDS + 1)}
 NO_POINT = 64  # bits set in (word - 1) when a word holds no point
 
 
