@@ -64,16 +64,19 @@ def test_fit_save_load_predict(name, task, k, tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["classifier", "regressor"])
-@pytest.mark.parametrize("rows", [1, 7, 3000])
-def test_scikit_learn_tree_arrays_predict_exactly_as_scikit_learn(kind, rows):
+@pytest.mark.parametrize("rows", [1, 7, 3000])  # walked in Python, then in numpy
+@pytest.mark.parametrize("max_depth", [None, 4])  # hundreds of nodes; at most 31 (decided node by node)
+def test_scikit_learn_tree_arrays_predict_exactly_as_scikit_learn(kind, rows, max_depth):
     """model.npz is walked without scikit-learn: the answers must be scikit-learn's, NaN included."""
     from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
     framework = framework_module("scikit-learn")
     task = "classification" if kind == "classifier" else "regression"
     X, y = data(task, n=3000, d=8)  # 2% NaN: the tree learns where missing values go
-    estimator = (DecisionTreeClassifier if kind == "classifier" else DecisionTreeRegressor)(random_state=0).fit(X, y)
+    model_class = DecisionTreeClassifier if kind == "classifier" else DecisionTreeRegressor
+    estimator = model_class(max_depth=max_depth, random_state=0).fit(X, y)
     tree = framework.Tree.from_estimator(estimator)
+    assert (len(tree.left) <= framework.SMALL_TREE) == (max_depth is not None)
     probe = np.random.default_rng(5).normal(size=(rows, 8)) * 3
     probe[np.random.default_rng(6).random(size=probe.shape) < 0.1] = np.nan
     ours = framework.predict(tree, probe)
