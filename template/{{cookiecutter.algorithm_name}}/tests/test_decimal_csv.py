@@ -86,7 +86,7 @@ def test_big_bodies_use_it_and_small_ones_do_not(monkeypatch):
     monkeypatch.undo()
     row = b"5.1,-3.5,1.4,0.2\n"
     assert decimal_csv.parse(row) is None  # below MIN_BYTES the general reader is faster
-    body = row * (decimal_csv.MIN_BYTES // len(row) + 2 * decimal_csv.CHUNK // 4)  # several chunks
+    body = row * (max(decimal_csv.MIN_BYTES, 3 * decimal_csv.BLOCK) // len(row) + 1)  # several blocks
     parsed = decimal_csv.parse(body)
     assert parsed is not None and same(parsed, reference(body))
 

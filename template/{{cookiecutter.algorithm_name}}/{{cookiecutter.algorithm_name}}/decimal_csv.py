@@ -17,7 +17,7 @@ masked off, and the digits of each word are combined with three multiplications
 import numpy as np
 
 MIN_BYTES = 16 * 1024
-CHUNK = 16 * 1024  # cells decoded per step: the temporaries stay in the CPU's cache
+BLOCK = 64 * 1024  # bytes of rows decoded per step
 MAX_DIGITS = 15  # below 2**53: every such integer is an exact double
 MAX_WORDS = 2  # 8-byte words per cell: cells of up to 16 bytes
 ALLOWED = b"0123456789-.,\n"
@@ -46,50 +46,58 @@ def parse(body: bytes) -> np.ndarray | None:
         return None  # small, or a byte that plain decimals never hold
     if not body.endswith(b"\n"):
         body += b"\n"
-    data = np.frombuffer(body, dtype=np.uint8)
-    ends = np.flatnonzero(data <= COMMA)  # each cell ends at a comma or a newline (the only bytes <= ",")
+    columns = body.count(b",", 0, body.index(b"\n")) + 1
+    rows = body.count(b"\n")
+    # Zeros in front give the first cell its words. `words` reads 8 bytes from any offset as
+    # one little-endian integer.
+    padded = bytes(8 * MAX_WORDS) + body
+    data = np.frombuffer(padded, dtype=np.uint8)
+    words = np.ndarray((len(padded) - 7,), dtype="<u8", buffer=padded, strides=(1,))
+    values = np.empty(rows * columns)
+    done = 0
+    start = 8 * MAX_WORDS
+    while start < len(padded):
+        # Whole rows, about BLOCK bytes: every temporary stays small (in cache, no fresh pages).
+        stop = padded.rfind(b"\n", start, start + BLOCK) + 1 or padded.index(b"\n", start) + 1
+        block = _block(data, words, start, stop, columns)
+        if block is None or done + len(block[0]) > len(values):
+            return None
+        ends, widths, negative = block
+        if not _decode(words, ends, widths, negative, values[done : done + len(ends)]):
+            return None
+        done, start = done + len(ends), stop
+    return values.reshape(rows, columns) if done == len(values) else None
+
+
+def _block(data: np.ndarray, words: np.ndarray, start: int, stop: int, columns: int):
+    """(ends, widths, negative) of the cells in data[start:stop], or None if its rows are ragged."""
+    ends = np.flatnonzero(data[start:stop] <= COMMA) + start  # a comma or a newline: the only bytes <= ","
     row_ends = data[ends] == NEWLINE
-    rows = int(np.count_nonzero(row_ends))
-    columns = len(ends) // rows
-    # Every row has the same number of cells: the newlines are exactly every columns-th end.
-    if columns * rows != len(ends) or not row_ends[columns - 1 :: columns].all():
+    # Every row has `columns` cells: the newlines are exactly every columns-th end.
+    if len(ends) % columns or np.count_nonzero(row_ends) * columns != len(ends):
+        return None
+    if not row_ends[columns - 1 :: columns].all():
         return None
     starts = np.empty_like(ends)
-    starts[0] = 0
+    starts[0] = start
     starts[1:] = ends[:-1] + 1
     widths = ends - starts
-    width = int(widths.max())
-    if (columns == 1 and not widths.all()) or width > 8 * MAX_WORDS:
-        return None  # blank lines (the general reader skips them), or long cells
-    word_count = (width + 7) // 8 or 1
-    negative = data[starts] == MINUS
-    if np.count_nonzero(negative) != body.count(b"-"):
-        return None  # a minus inside a cell
-    # Every 8 bytes from any offset, as one little-endian integer; the padding in front
-    # gives the first cell its words.
-    padded = np.concatenate([np.zeros(8 * word_count, dtype=np.uint8), data])
-    words = np.ndarray((len(padded) - 7,), dtype="<u8", buffer=padded, strides=(1,))
-    word_offsets = 8 * np.arange(word_count)  # word i of a cell starts at its end + 8 * i, padded
-    values = np.empty(len(ends))
-    points = 0
-    for first in range(0, len(ends), CHUNK):
-        cells = slice(first, first + CHUNK)
-        found = _decode(words[ends[cells, None] + word_offsets], widths[cells], negative[cells], values[cells])
-        if found is None:
-            return None
-        points += found
-    if points != body.count(b"."):
-        return None  # a cell with two points
-    return values.reshape(rows, columns)
+    if widths.max() > 8 * MAX_WORDS or (columns == 1 and not widths.all()):
+        return None  # long cells, or blank lines (the general reader skips them)
+    return ends, widths, data[starts] == MINUS
 
 
-def _decode(cells: np.ndarray, widths: np.ndarray, negative: np.ndarray, out: np.ndarray) -> int | None:
-    """Cells (a row of words each) into out; the number with a point, or None if one is malformed."""
-    word_count = cells.shape[1]
+def _decode(words: np.ndarray, ends: np.ndarray, widths: np.ndarray, negative: np.ndarray, out: np.ndarray) -> bool:
+    """The cells' values into out; False if a cell is not a plain decimal."""
+    word_count = (int(widths.max()) + 7) // 8 or 1
+    # Each cell right-aligned in word_count words: word i starts 8 * (word_count - i) bytes before its end.
+    first = ends - 8 * word_count
+    cells = np.stack([words[first + 8 * i] for i in range(word_count)], axis=1)
     for i, masks in enumerate(MASKS[word_count]):
         cells[:, i] &= masks.take(widths)  # bytes before the cell become 0
     text = cells.view(np.uint8)  # cells x 8 * word_count bytes, in order
-    points = (text == POINT).view(U64)  # per word, 0x01 in the byte of a point
+    is_point = text == POINT
+    points = is_point.view(U64)  # per word, 0x01 in the byte of a point
     digits = text - np.uint8(ZERO)
     digits *= digits < 10  # the point, the minus and the masked bytes read as 0
     raw = _eight_digits(digits.view(U64)[:, 0])
@@ -100,10 +108,15 @@ def _decode(cells: np.ndarray, widths: np.ndarray, negative: np.ndarray, out: np
         later = np.bitwise_count(points[:, i] - U64(1))
         point_bits = np.where(point_bits == NO_POINT, later + 64 * i, point_bits)
     has_point = point_bits < NO_POINT * word_count
-    counted = widths - has_point - negative  # the cell's digits: the only other bytes left
+    counted = widths - has_point - negative  # the cell's digits, if all else is well formed
     empty = widths == 0
-    if counted.max() > MAX_DIGITS or (counted[~empty] == 0).any():
-        return None  # too many digits to be exact, or a minus or point alone
+    if (
+        np.count_nonzero(is_point) != np.count_nonzero(has_point)  # two points in a cell
+        or np.count_nonzero(text == MINUS) != np.count_nonzero(negative)  # a minus inside a cell
+        or counted.max() > MAX_DIGITS  # too many digits to be exact
+        or (counted[~empty] == 0).any()  # a minus or a point alone
+    ):
+        return False
     # With d decimals, raw = integer_part * 10**(d+1) + fraction: the point was read as a 0.
     raw = raw.astype(np.int64)
     decimals = np.where(has_point, 8 * word_count - 1 - point_bits // 8, 0)
@@ -112,7 +125,7 @@ def _decode(cells: np.ndarray, widths: np.ndarray, negative: np.ndarray, out: np
     np.divide(mantissa, FLOAT_POWERS[decimals], out=out)
     np.negative(out, out=out, where=negative)
     out[empty] = np.nan
-    return int(np.count_nonzero(has_point))
+    return True
 
 
 def _eight_digits(word: np.ndarray) -> np.ndarray:
