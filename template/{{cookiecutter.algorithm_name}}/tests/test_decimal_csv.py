@@ -57,6 +57,19 @@ def test_plain_decimals_read_exactly_as_numpy_reads_them(rows, trailing_newline)
         assert same(parsed, reference(body)), body
 
 
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet="0123456789-.,\n", max_size=200))
+def test_any_text_of_its_bytes_is_read_exactly_or_left_alone(text):
+    body = text.encode()
+    parsed = decimal_csv.parse(body)
+    if parsed is not None:
+        try:
+            expected = reference(body)
+        except ValueError:
+            pytest.fail(f"numpy rejects {body!r}, the vectorised reader read {parsed!r}")
+        assert same(parsed, expected), body
+
+
 @pytest.mark.parametrize(
     "body",
     [
