@@ -59,7 +59,7 @@ def parse(body: bytes) -> np.ndarray | None:
     while start < len(padded):
         # Whole rows, about BLOCK bytes: every temporary stays small (in cache, no fresh pages).
         stop = padded.rfind(b"\n", start, start + BLOCK) + 1 or padded.index(b"\n", start) + 1
-        block = _block(data, words, start, stop, columns)
+        block = _block(data, start, stop, columns)
         if block is None or done + len(block[0]) > len(values):
             return None
         ends, widths, negative = block
@@ -69,7 +69,7 @@ def parse(body: bytes) -> np.ndarray | None:
     return values.reshape(rows, columns) if done == len(values) else None
 
 
-def _block(data: np.ndarray, words: np.ndarray, start: int, stop: int, columns: int):
+def _block(data: np.ndarray, start: int, stop: int, columns: int):
     """(ends, widths, negative) of the cells in data[start:stop], or None if its rows are ragged."""
     ends = np.flatnonzero(data[start:stop] <= COMMA) + start  # a comma or a newline: the only bytes <= ","
     row_ends = data[ends] == NEWLINE
