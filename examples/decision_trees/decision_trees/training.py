@@ -22,7 +22,7 @@ import dataset
 import hyperparameters
 import metrics
 import model_artifact
-from cluster import Cluster, SingleHost, single_host
+from cluster import Cluster, PeerError, SingleHost, one_host_trains, single_host
 from paths import Paths
 
 FAILURE_LIMIT = 1024  # characters of /opt/ml/output/failure that SageMaker keeps
@@ -37,7 +37,7 @@ class TrainingError(ValueError):
 
 
 # Errors whose message already says what went wrong and what to do.
-EXPLAINED = (TrainingError, dataset.DataError, hyperparameters.HyperparameterError)
+EXPLAINED = (TrainingError, dataset.DataError, hyperparameters.HyperparameterError, PeerError)
 finished = threading.Event()  # set once the job's work is done: a late SIGTERM then exits 0
 
 
@@ -72,11 +72,13 @@ def train(paths: Paths) -> None:
             train_on(paths, config, params, cluster, framework.join(cluster), framework)
         else:
             print(
-                f"{cluster.current}: {framework.FRAMEWORK} trains on one host; each host trains on the data it "
-                f"was given and only {cluster.hosts[0]} writes the model. Use instance_count=1.",
+                f"{cluster.current}: {framework.FRAMEWORK} trains on one host: {cluster.hosts[0]} trains and "
+                "writes the model, the other hosts wait for it. Use instance_count=1.",
                 flush=True,
             )
-            train_on(paths, config, params, cluster, single_host(), framework)
+            with one_host_trains(cluster) as trains:
+                if trains:
+                    train_on(paths, config, params, cluster, single_host(), framework)
     print(f"done in {time.monotonic() - started:.1f} s", flush=True)
 
 

@@ -3,7 +3,8 @@
 
 A framework that trains across hosts (XGBoost: model.join) must have both hosts take part,
 each with its share of the data, and give a model as good as one trained on all the data on
-one host. The others train on one host: the job must still succeed with one model written.
+one host. The others train on algo-1 while algo-2 waits for it (local mode stops every container
+once one exits): the job must still succeed with one model written.
 """
 
 import re
@@ -65,6 +66,7 @@ def test_two_instances(image, opt_ml, tmp_path):
         assert re.search(r"writes the model", output)  # the second host leaves the model to the first
     else:
         assert "trains on one host" in output
+        assert "waiting for algo-1 to train and write the model" in output  # algo-2 outlives algo-1
     # As good as a model trained on all the data on one host.
     single = run_train(opt_ml, OMP_NUM_THREADS="1")
     assert single.returncode == 0, single.stderr

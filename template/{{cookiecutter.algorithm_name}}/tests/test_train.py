@@ -1,15 +1,18 @@
 """`train` as SageMaker runs it: /opt/ml in, a model or a failure reason out."""
 
+import contextlib
 import json
 import re
 import signal
 import subprocess
+import threading
 import time
 
 import numpy as np
 import pytest
-from conftest import PROGRAM, classification_data, program_env, regression_data, run_train, write_channel
+from conftest import PROGRAM, classification_data, free_port, program_env, regression_data, run_train, write_channel
 
+import cluster
 import metrics
 import model as framework
 import model_artifact
@@ -256,3 +259,32 @@ def framework_schema():
     import hyperparameters
 
     return hyperparameters.load_schema()
+
+
+@pytest.mark.parametrize("leader_succeeds", [True, False])
+def test_in_a_job_of_several_hosts_the_others_wait_for_the_one_that_trains(monkeypatch, leader_succeeds):
+    """Frameworks that train on one host: the other hosts end with the leader, and as it ends."""
+    monkeypatch.setattr(cluster, "HOLD_PORT", free_port())
+    hosts, outcome = ("localhost", "follower"), {}
+
+    def follower():
+        try:
+            with cluster.one_host_trains(cluster.Cluster(hosts, "follower"), timeout=10) as trains:
+                outcome["trains"] = trains
+        except cluster.PeerError as exc:
+            outcome["error"] = str(exc)
+
+    waiting = threading.Thread(target=follower)
+    with pytest.raises(RuntimeError) if not leader_succeeds else contextlib.nullcontext():
+        with cluster.one_host_trains(cluster.Cluster(hosts, "localhost"), timeout=10) as trains:
+            assert trains
+            waiting.start()
+            time.sleep(0.5)
+            assert waiting.is_alive()  # still waiting while the leader trains
+            if not leader_succeeds:
+                raise RuntimeError("training failed")
+    waiting.join(10)
+    if leader_succeeds:
+        assert outcome == {"trains": False}
+    else:
+        assert "stopped before writing the model" in outcome["error"]

@@ -8,7 +8,19 @@ other framework trains on one host and this module is a formality.
 """
 
 import contextlib
+import os
+import socket
+import time
 from dataclasses import dataclass
+
+# How long to wait for every host to answer before the job fails (SageMaker starts the
+# hosts of a job within seconds of each other; a host that never comes must not hang it).
+PEER_TIMEOUT = int(os.environ.get("PEER_TIMEOUT_SECONDS", "300"))
+HOLD_PORT = 9098  # where the leader tells the other hosts that the model is written
+
+
+class PeerError(RuntimeError):
+    """Another host of the job is missing or failed."""
 
 
 @dataclass(frozen=True)
@@ -57,3 +69,50 @@ def single_host():
 def share(n_items: int, rank: int, world: int) -> slice:
     """Which of n items (files or rows) host `rank` of `world` takes: every world-th one."""
     return slice(rank, n_items, world)
+
+
+@contextlib.contextmanager
+def one_host_trains(cluster: Cluster, timeout: float = PEER_TIMEOUT):
+    """For a framework that trains on one host, in a job of several: yields whether this host trains.
+
+    The leader trains; the other hosts wait until it has written the model, so that no host ends
+    the job first (the SDK's local mode stops every container once one exits) and the job succeeds
+    or fails with the leader. The waiting hosts' connections queue in the leader's listen backlog
+    until it is done; if it fails, its socket closes and they fail too.
+    """
+    if not cluster.leader:
+        _wait_for(cluster.hosts[0], timeout)
+        yield False
+        return
+    with socket.create_server(("", HOLD_PORT), backlog=cluster.world) as server:
+        yield True
+        server.settimeout(timeout)
+        for _ in range(cluster.world - 1):
+            try:
+                connection, _address = server.accept()
+            except OSError:
+                print(f"{cluster.current}: not every other host asked for the model within {timeout} s", flush=True)
+                return
+            with connection:
+                connection.sendall(b"1")
+
+
+def _wait_for(leader: str, timeout: float) -> None:
+    print(f"waiting for {leader} to train and write the model", flush=True)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            connection = socket.create_connection((leader, HOLD_PORT), timeout=5)
+            break
+        except OSError as exc:
+            if time.monotonic() > deadline:
+                raise PeerError(f"host {leader} did not appear within {timeout} s ({exc})") from None
+            time.sleep(0.5)
+    with connection:
+        connection.settimeout(None)  # training takes as long as it takes
+        try:
+            done = connection.recv(1) == b"1"
+        except OSError:
+            done = False
+    if not done:
+        raise PeerError(f"host {leader} stopped before writing the model; its log says why")

@@ -14,7 +14,6 @@ the best one, so predictions use the best iteration.
 
 import contextlib
 import json
-import os
 import socket
 import time
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import xgboost
 from xgboost.tracker import RabitTracker
 
 import metrics
+from cluster import PEER_TIMEOUT
 from hyperparameters import Choices, HyperparameterError
 
 FRAMEWORK = "xgboost"
@@ -83,9 +83,6 @@ CHOICES = Choices(
 # Multi-host training: XGBoost's own collective (rabit). The first host runs the tracker on
 # this port; every host joins with its share of the data and all build the same trees.
 TRACKER_PORT = 9099
-# How long to wait for every host to answer before the job fails (SageMaker starts the
-# hosts of a job within seconds of each other; a host that never comes must not hang it).
-PEER_TIMEOUT = int(os.environ.get("PEER_TIMEOUT_SECONDS", "300"))
 
 
 @contextlib.contextmanager
