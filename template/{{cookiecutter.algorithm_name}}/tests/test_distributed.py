@@ -66,7 +66,6 @@ def test_two_instances(image, opt_ml, tmp_path):
         assert re.search(r"writes the model", output)  # the second host leaves the model to the first
     else:
         assert "trains on one host" in output
-        assert "waiting for algo-1 to train and write the model" in output  # algo-2 outlives algo-1
     # As good as a model trained on all the data on one host.
     single = run_train(opt_ml, OMP_NUM_THREADS="1")
     assert single.returncode == 0, single.stderr
