@@ -17,7 +17,7 @@ PROGRAM = HERE / "{{cookiecutter.algorithm_name}}" / "{{cookiecutter.algorithm_n
 
 
 def _hyperparameters_module():
-    spec = importlib.util.spec_from_file_location("rendered_hyperparameters", PROGRAM / "hyperparameters.py")
+    spec = importlib.util.spec_from_file_location("rendered_hyperparameters", PROGRAM / "contract" / "hyperparameters.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -133,6 +133,18 @@ def start_server(opt_ml: Path, log_dir: Path, wait_healthy: bool = True, **env) 
     raise AssertionError(f"serve never became healthy:\n{server.log()}")
 
 
+def load_model(model_dir: Path):
+    """The trained model as `serve` loads it: model.py checked, then model_artifact.load."""
+    from contract import interface, model_artifact
+
+    return model_artifact.load(interface.load_model_code(), model_dir)
+
+
+def is_complete_model(names: list[str]) -> bool:
+    """A committed model folder: model.json plus model.py's files, no staging left."""
+    return "model.json" in names and len(names) > 1 and not any(n.startswith(".staging-") for n in names)
+
+
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory) -> Path:
     """/opt/ml after training on the sample data: the model every serving test uses."""
@@ -158,9 +170,7 @@ def sample_rows() -> np.ndarray:
 @pytest.fixture(scope="session")
 def expected(trained: Path, sample_rows: np.ndarray):
     """What the model predicts for the sample payload, computed in this process."""
-    import model_artifact
-
-    return model_artifact.load(trained / "model").predict(sample_rows)
+    return load_model(trained / "model").predict(sample_rows)
 
 
 def docker_answers() -> bool:

@@ -82,9 +82,10 @@ import json, sys
 from pathlib import Path
 import numpy as np
 sys.path.insert(0, "/opt/program")
-import model_artifact
+from contract import interface, model_artifact
 rows = np.loadtxt("/tmp/rows.csv", delimiter=",", ndmin=2)
-print(json.dumps(model_artifact.load(Path("/opt/ml/model")).predict(rows).tolist()))
+model = model_artifact.load(interface.load_model_code(), Path("/opt/ml/model"))
+print(json.dumps(model.predict(rows).tolist()))
 """
 
 # Facts about the image's own filesystem, from a container with nothing mounted.

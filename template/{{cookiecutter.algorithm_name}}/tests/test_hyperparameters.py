@@ -2,7 +2,7 @@
 
 import pytest
 
-import hyperparameters as hp
+from contract import hyperparameters as hp
 
 SCHEMA = {
     "depth": {"type": "int", "default": 3, "min": 1, "max": 10, "help": ""},

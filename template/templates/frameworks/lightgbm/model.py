@@ -1,6 +1,7 @@
-"""LightGBM gradient-boosted trees: what this framework adds to the shared container code.
+"""YOUR MODEL: LightGBM gradient-boosted trees. This file is yours to change (see the README's
+"Your model" section); contract/interface.py declares what the contract calls in it.
 
-The shared code reads the data, types the hyperparameters, maps labels to class codes
+The contract reads the data, types the hyperparameters, maps labels to class codes
 0..k-1 and back, and runs the HTTP server. This module only fits, saves, loads and
 predicts, with LightGBM's native API: `lightgbm.train` on a Dataset, and the booster
 saved in LightGBM's own text model format (`Booster.save_model`), which holds trees and
@@ -18,11 +19,17 @@ from pathlib import Path
 import lightgbm
 import numpy as np
 
-import metrics
-from hyperparameters import Choices, HyperparameterError
+from contract import metrics
+from contract.boosting import Choices
+from contract.hyperparameters import HyperparameterError
+from contract.interface import Data, Job
 
 FRAMEWORK = "lightgbm"
 ARTIFACT = "model.txt"  # LightGBM's text model format
+# The hyperparameters this module handles itself; every other name in hyperparameters.json goes
+# to LightGBM as it is (none: LightGBM's default), so a parameter added to the schema reaches the
+# booster with no code.
+OWN_HYPERPARAMETERS = ("objective", "metric", "num_iterations", "early_stopping_rounds", "num_class")
 # What the validation channel may print each iteration: every metric choice. SageMaker's
 # MetricDefinitions are built from this tuple, so a name missing here would not be recorded.
 ITERATION_METRICS: tuple[str, ...] = (
@@ -93,7 +100,10 @@ def task_of(params: dict) -> str | None:
     return "classification" if params["num_class"] is not None else None
 
 
-def fit(params, *, task, n_classes, X, y, X_valid, y_valid, threads):
+def fit(params: dict, train: Data, validation: Data | None, job: Job) -> "Trained":
+    task, n_classes, threads = job.task, job.n_classes, job.threads
+    X, y = train.X, train.y
+    X_valid, y_valid = (None, None) if validation is None else (validation.X, validation.y)
     objective = CHOICES.objective(params, task, n_classes)
     kind = CHOICES.kind(objective)
     metric = CHOICES.metric(params, objective)
@@ -106,23 +116,10 @@ def fit(params, *, task, n_classes, X, y, X_valid, y_valid, threads):
             "bagging_freq is 1 or more, but bagging_freq=0; set bagging_freq=1 or bagging_fraction=1"
         )
     booster_params = {
-        "objective": objective,
-        "metric": metric,
-        "learning_rate": params["learning_rate"],
-        "num_leaves": params["num_leaves"],
-        "max_depth": -1 if params["max_depth"] is None else params["max_depth"],
-        "min_data_in_leaf": params["min_data_in_leaf"],
-        "feature_fraction": params["feature_fraction"],
-        "bagging_fraction": params["bagging_fraction"],
-        "bagging_freq": params["bagging_freq"],
-        "lambda_l1": params["lambda_l1"],
-        "lambda_l2": params["lambda_l2"],
-        "min_gain_to_split": params["min_gain_to_split"],
-        "max_bin": params["max_bin"],
-        "seed": params["seed"],
-        "num_threads": threads,
-        "verbosity": -1,  # no library log: the metric lines below are the stable output
+        name: value for name, value in params.items() if name not in OWN_HYPERPARAMETERS and value is not None
     }
+    # verbosity -1: no library log, the metric lines below are the stable output
+    booster_params.update(objective=objective, metric=metric, num_threads=threads, verbosity=-1)
     if kind == "multiclass":
         booster_params["num_class"] = n_classes
     dtrain = lightgbm.Dataset(X, label=y)
@@ -169,12 +166,12 @@ def print_metrics(env) -> None:
 print_metrics.order = 10  # before early stopping (30), which ends training by raising
 
 
-def save(estimator: Trained, path: Path) -> None:
-    estimator.booster.save_model(str(path))  # the best iteration's trees when training stopped early
+def save(estimator: Trained, directory: Path) -> None:
+    estimator.booster.save_model(str(directory / ARTIFACT))  # the best iteration's trees when training stopped early
 
 
-def load(path: Path, threads: int) -> Trained:
-    booster = lightgbm.Booster(model_file=str(path))
+def load(directory: Path, threads: int) -> Trained:
+    booster = lightgbm.Booster(model_file=str(directory / ARTIFACT))
     return Trained(booster, CHOICES.kind(booster.params["objective"]), threads)
 
 

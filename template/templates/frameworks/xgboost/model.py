@@ -1,6 +1,7 @@
-"""XGBoost gradient-boosted trees: what this framework adds to the shared container code.
+"""YOUR MODEL: XGBoost gradient-boosted trees. This file is yours to change (see the README's
+"Your model" section); contract/interface.py declares what the contract calls in it.
 
-The shared code reads the data, types the hyperparameters, maps labels to class codes
+The contract reads the data, types the hyperparameters, maps labels to class codes
 0..k-1 and back, and runs the HTTP server. This module only fits, saves, loads and
 predicts, with XGBoost's native API: `xgboost.train` on a DMatrix, and the booster saved
 in XGBoost's own UBJSON model format (`Booster.save_model`), which holds trees and
@@ -12,23 +13,24 @@ improved for early_stopping_rounds rounds; the saved model keeps only the rounds
 the best one, so predictions use the best iteration.
 """
 
-import contextlib
 import json
-import socket
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import xgboost
-from xgboost.tracker import RabitTracker
 
-import metrics
-from cluster import PEER_TIMEOUT
-from hyperparameters import Choices, HyperparameterError
+from contract import metrics
+from contract.boosting import Choices
+from contract.hyperparameters import HyperparameterError
+from contract.interface import Data, Job
+from contract.xgboost_collective import join  # noqa: F401 (the contract trains across hosts with it)
 
 FRAMEWORK = "xgboost"
 ARTIFACT = "model.ubj"  # XGBoost's binary JSON model format, chosen by the file name's suffix
+# The hyperparameters this module handles itself; every other name in hyperparameters.json goes
+# to XGBoost as it is, so a parameter added to the schema reaches the booster with no code.
+OWN_HYPERPARAMETERS = ("objective", "eval_metric", "num_round", "early_stopping_rounds", "num_class")
 # What the validation channel may print each round: every eval_metric choice. SageMaker's
 # MetricDefinitions are built from this tuple, so a name missing here would not be recorded.
 ITERATION_METRICS: tuple[str, ...] = (
@@ -80,85 +82,6 @@ CHOICES = Choices(
 )
 
 
-# Multi-host training: XGBoost's own collective (rabit). The first host runs the tracker on
-# this port; every host joins with its share of the data and all build the same trees.
-TRACKER_PORT = 9099
-
-
-@contextlib.contextmanager
-def join(cluster):
-    """The context in which this host trains one model together with the job's other hosts."""
-    leader_address = _resolve(cluster.hosts[0])
-    tracker = None
-    print(f"{cluster.current}: joining {cluster.world} hosts (tracker {cluster.hosts[0]}:{TRACKER_PORT})", flush=True)
-    try:
-        if cluster.leader:
-            tracker = RabitTracker(
-                n_workers=cluster.world, host_ip=leader_address, port=TRACKER_PORT, sortby="task", timeout=PEER_TIMEOUT
-            )
-            tracker.start()
-        with xgboost.collective.CommunicatorContext(
-            dmlc_communicator="rabit",
-            dmlc_tracker_uri=leader_address,
-            dmlc_tracker_port=TRACKER_PORT,
-            dmlc_task_id=str(cluster.rank),
-            dmlc_timeout=PEER_TIMEOUT,
-        ):
-            rank, world = xgboost.collective.get_rank(), xgboost.collective.get_world_size()
-            print(f"{cluster.current}: joined as rank {rank} of {world}", flush=True)
-            yield Group(rank, world)
-        if tracker is not None:
-            tracker.wait_for(PEER_TIMEOUT)
-    except xgboost.core.XGBoostError as exc:
-        raise RuntimeError(
-            f"hosts {', '.join(cluster.hosts)} could not train together ({_reason(exc)}); check that every "
-            f"host started within PEER_TIMEOUT_SECONDS={PEER_TIMEOUT} and can reach {cluster.hosts[0]}:{TRACKER_PORT}"
-        ) from exc
-    finally:
-        if tracker is not None:
-            with contextlib.suppress(xgboost.core.XGBoostError):  # already reported above
-                tracker.free()
-
-
-def _reason(exc: Exception) -> str:
-    """The telling line of an XGBoost network error (they come with a C++ stack trace)."""
-    lines = [line.strip(" -") for line in str(exc).splitlines() if line.strip() and "[bt]" not in line]
-    telling = [line for line in lines if any(w in line.lower() for w in ("error", "fail", "timeout", "refused"))]
-    return (telling or lines or ["unknown error"])[-1][:300]
-
-
-@dataclass
-class Group:
-    """The hosts training together: what the shared code asks of them (see cluster.SingleHost)."""
-
-    rank: int
-    world: int
-
-    def union(self, values: list[str]) -> list[str]:
-        together = set()
-        for root in range(self.world):
-            together |= set(xgboost.collective.broadcast(list(values) if root == self.rank else None, root))
-        return sorted(together)
-
-    def every(self, flag: bool) -> bool:
-        votes = np.array([1 if flag else 0], dtype=np.int32)
-        return bool(xgboost.collective.allreduce(votes, xgboost.collective.Op.MIN)[0])
-
-
-def _resolve(host: str) -> str:
-    """The host's address, retrying while the job's other hosts are still coming up."""
-    deadline = time.monotonic() + PEER_TIMEOUT
-    while True:
-        try:
-            return socket.gethostbyname(host)
-        except OSError as exc:
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"host {host} did not appear within {PEER_TIMEOUT} s ({exc}); a multi-host job needs every host"
-                ) from exc
-            time.sleep(1)
-
-
 @dataclass
 class Trained:
     """A trained booster and the kind of output its objective gives."""
@@ -181,7 +104,10 @@ def task_of(params: dict) -> str | None:
     return "classification" if params["num_class"] is not None else None
 
 
-def fit(params, *, task, n_classes, X, y, X_valid, y_valid, threads):
+def fit(params: dict, train: Data, validation: Data | None, job: Job) -> "Trained":
+    task, n_classes, threads = job.task, job.n_classes, job.threads
+    X, y = train.X, train.y
+    X_valid, y_valid = (None, None) if validation is None else (validation.X, validation.y)
     if params["tree_method"] == "exact" and xgboost.collective.is_distributed():
         raise HyperparameterError(
             "hyperparameter tree_method=exact cannot train across hosts; use hist (or approx), or instance_count=1"
@@ -193,23 +119,8 @@ def fit(params, *, task, n_classes, X, y, X_valid, y_valid, threads):
         CHOICES.check_labels(name, y, "training")
         if y_valid is not None:
             CHOICES.check_labels(name, y_valid, "validation")
-    booster_params = {
-        "objective": objective,
-        "eval_metric": eval_metric,
-        "eta": params["eta"],
-        "max_depth": params["max_depth"],
-        "min_child_weight": params["min_child_weight"],
-        "subsample": params["subsample"],
-        "colsample_bytree": params["colsample_bytree"],
-        "lambda": params["lambda"],
-        "alpha": params["alpha"],
-        "gamma": params["gamma"],
-        "tree_method": params["tree_method"],
-        "max_bin": params["max_bin"],
-        "seed": params["seed"],
-        "nthread": threads,
-        "verbosity": 1,  # warnings only
-    }
+    booster_params = {name: value for name, value in params.items() if name not in OWN_HYPERPARAMETERS}
+    booster_params.update(objective=objective, eval_metric=eval_metric, nthread=threads, verbosity=1)  # warnings only
     if kind == "multiclass":
         booster_params["num_class"] = n_classes
     dtrain = xgboost.DMatrix(X, label=y, missing=np.nan, nthread=threads)
@@ -259,13 +170,13 @@ class PrintMetrics(xgboost.callback.TrainingCallback):
         return False  # never asks to stop; EarlyStopping does that
 
 
-def save(estimator: Trained, path: Path) -> None:
-    estimator.booster.save_model(str(path))
+def save(estimator: Trained, directory: Path) -> None:
+    estimator.booster.save_model(str(directory / ARTIFACT))
 
 
-def load(path: Path, threads: int) -> Trained:
+def load(directory: Path, threads: int) -> Trained:
     booster = xgboost.Booster()
-    booster.load_model(str(path))
+    booster.load_model(str(directory / ARTIFACT))
     booster.set_param({"nthread": threads})
     objective = json.loads(booster.save_config())["learner"]["objective"]["name"]
     return Trained(booster, CHOICES.kind(objective))

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-import payloads
-from cluster import share
+from contract import payloads
+from contract.cluster import share
 
 CSV_SUFFIXES = (".csv", ".csv.gz")
 

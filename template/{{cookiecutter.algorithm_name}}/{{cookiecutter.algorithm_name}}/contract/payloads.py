@@ -11,7 +11,7 @@ import re
 
 import numpy as np
 
-import decimal_csv
+from contract import decimal_csv
 
 CSV, JSON, NPY = "text/csv", "application/json", "application/x-npy"
 # Models compute in float32: from this magnitude on, a value rounds to infinity there.

@@ -1,0 +1,32 @@
+"""Keeps only the framework files of the chosen framework; the table below is all that varies.
+
+Every other file of the project is the same for every framework (or differs through the
+partials in templates/frameworks/). Runs in the rendered project folder.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+# Contract files that only some frameworks use, by path in the project.
+FRAMEWORK_FILES = {
+    "contract/boosting.py": ("xgboost", "lightgbm"),  # objective and metric choices of boosting libraries
+    "contract/xgboost_collective.py": ("xgboost",),  # XGBoost's training across hosts
+}
+
+
+def prune(project: Path, program: str, framework: str) -> list[str]:
+    removed = []
+    for path, frameworks in FRAMEWORK_FILES.items():
+        if framework not in frameworks:
+            (project / program / path).unlink()
+            removed.append(path)
+    return removed
+
+
+if __name__ == "__main__":
+    ANSWERS = json.loads(
+        r"""{{ {"algorithm_name": cookiecutter.algorithm_name, "framework": cookiecutter.framework} | tojson }}"""
+    )
+    prune(Path.cwd(), ANSWERS["algorithm_name"], ANSWERS["framework"])
+    sys.exit(0)
