@@ -1,8 +1,8 @@
 """Jinja filters for this template (cookiecutter loads them through `_extensions`).
 
 The README's hyperparameter table is rendered from the same hyperparameters.json that
-`train` parses, described by the same code that words `train`'s error messages, so the
-documentation cannot drift from what the program accepts.
+`train` parses, by the same code that the rendered project's `make readme` runs, so the
+documentation starts, and stays, in step with what the program accepts.
 """
 
 import importlib.util
@@ -24,17 +24,7 @@ def _hyperparameters_module():
 
 
 @simple_filter
-def hyperparameter_schema(framework: str) -> list[dict]:
-    """Rows of the framework's schema: name, type, default, allowed values, meaning."""
-    describe_range = _hyperparameters_module().describe_range
+def hyperparameter_table(framework: str) -> str:
+    """The framework's schema as the README's Markdown table, by the code `make readme` runs."""
     schema = json.loads((FRAMEWORKS / framework / "hyperparameters.json").read_text(encoding="utf-8"))
-    return [
-        {
-            "name": name,
-            "type": spec["type"],
-            "default": "none" if spec["default"] is None else json.dumps(spec["default"]).strip('"'),
-            "allowed": describe_range(spec),
-            "help": spec["help"],
-        }
-        for name, spec in schema.items()
-    ]
+    return _hyperparameters_module().readme_table(schema)

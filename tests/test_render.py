@@ -10,25 +10,34 @@ import subprocess
 import pytest
 from conftest import DEFAULTS, FRAMEWORKS, ROOT, render, tool_env
 
+# The program folder: the user's files, the entry points, and the contract package.
 PROGRAM_FILES = [
-    "cluster.py",
-    "dataset.py",
-    "decimal_csv.py",
+    "contract/__init__.py",
+    "contract/cluster.py",
+    "contract/dataset.py",
+    "contract/decimal_csv.py",
+    "contract/hyperparameters.py",
+    "contract/interface.py",
+    "contract/metrics.py",
+    "contract/model_artifact.py",
+    "contract/nginx.conf",
+    "contract/paths.py",
+    "contract/payloads.py",
+    "contract/predictor.py",
+    "contract/serving.py",
+    "contract/training.py",
     "hyperparameters.json",
-    "hyperparameters.py",
-    "metrics.py",
     "model.py",
-    "model_artifact.py",
-    "nginx.conf",
-    "paths.py",
-    "payloads.py",
-    "predictor.py",
     "serve",
-    "serving.py",
     "train",
-    "training.py",
     "wsgi.py",
 ]
+# Contract files rendered only for some frameworks (hooks/post_gen_project.py keeps them).
+FRAMEWORK_PROGRAM_FILES = {
+    "scikit-learn": [],
+    "xgboost": ["contract/boosting.py", "contract/xgboost_collective.py"],
+    "lightgbm": ["contract/boosting.py"],
+}
 PROJECT_FILES = [
     ".dockerignore",
     ".gitattributes",
@@ -60,6 +69,7 @@ PROJECT_FILES = [
     "tests/test_distributed.py",
     "tests/test_fuzz.py",
     "tests/test_hyperparameters.py",
+    "tests/test_interface.py",
     "tests/test_lifecycle.py",
     "tests/test_load.py",
     "tests/test_payloads.py",
@@ -75,8 +85,9 @@ def manifest(project):
     )
 
 
-def expected_manifest(name):
-    return sorted(PROJECT_FILES + [f"{name}/{f}" for f in PROGRAM_FILES])
+def expected_manifest(name, framework=DEFAULTS["framework"][0]):
+    program = PROGRAM_FILES + FRAMEWORK_PROGRAM_FILES[framework]
+    return sorted(PROJECT_FILES + [f"{name}/{f}" for f in program])
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
@@ -84,7 +95,7 @@ def test_exact_manifest_and_modes(rendered, framework):
     project = rendered(framework=framework)
     name = DEFAULTS["algorithm_name"]
     assert project.name == name
-    assert manifest(project) == expected_manifest(name)
+    assert manifest(project) == expected_manifest(name, framework)
     executable = EXECUTABLE | {f"{name}/train", f"{name}/serve"}
     for path in manifest(project):
         mode = (project / path).stat().st_mode
@@ -107,7 +118,7 @@ def test_exact_manifest_and_modes(rendered, framework):
 def test_each_answer_reaches_the_files_it_belongs_in(rendered, answers):
     project = rendered(**answers)
     name = answers.get("algorithm_name", DEFAULTS["algorithm_name"])
-    assert manifest(project) == expected_manifest(name)
+    assert manifest(project) == expected_manifest(name, answers.get("framework", DEFAULTS["framework"][0]))
     text = {path: (project / path).read_text() for path in manifest(project) if not path.endswith(".npy")}
     if "framework" in answers:
         meta = text[f"{name}/model.py"]

@@ -45,6 +45,12 @@ def build(params: dict, job: Job):
     """The unfitted estimator for this job's task: change this to bring your own."""
     from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
+    estimator = DecisionTreeClassifier if job.task == "classification" else DecisionTreeRegressor
+    return estimator(**tree_options(params, job))
+
+
+def tree_options(params: dict, job: Job) -> dict:
+    """The schema's hyperparameters as a tree model's keyword arguments (criterion=auto resolved)."""
     criterion = params["criterion"]
     if criterion == "auto":
         criterion = CRITERIA[job.task][0]
@@ -53,9 +59,8 @@ def build(params: dict, job: Job):
             f"hyperparameter criterion={criterion!r} does not fit a {job.task} task; "
             f"use one of {', '.join(CRITERIA[job.task])} (or auto)"
         )
-    estimator_class = DecisionTreeClassifier if job.task == "classification" else DecisionTreeRegressor
     passed = {name: value for name, value in params.items() if name not in OWN_HYPERPARAMETERS}
-    return estimator_class(criterion=criterion, **passed)
+    return {**passed, "criterion": criterion}
 
 
 def fit(params: dict, train: Data, validation: Data | None, job: Job):  # noqa: ARG001 (no early stopping)

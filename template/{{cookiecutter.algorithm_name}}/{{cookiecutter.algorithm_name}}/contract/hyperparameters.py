@@ -114,3 +114,30 @@ def describe_range(spec: dict[str, Any]) -> str:
         high_text = "inf" if high is None else str(high)
         allowed = f"{low_text} to {high_text}"
     return allowed + (", or none" if spec.get("nullable") else "")
+
+
+# The README's table of hyperparameters sits between these lines; `make readme` rewrites it
+# from the schema (and a test keeps the two in sync), so it never goes stale.
+README_START = "<!-- hyperparameters: written by `make readme` from hyperparameters.json -->"
+README_END = "<!-- end of hyperparameters -->"
+
+
+def readme_table(schema: dict[str, dict[str, Any]]) -> str:
+    """The schema as a Markdown table: name, type, default, allowed values, meaning."""
+    rows = ["| name | type | default | allowed | meaning |", "|---|---|---|---|---|"]
+    for name, spec in schema.items():
+        default = "none" if spec["default"] is None else json.dumps(spec["default"]).strip('"')
+        rows.append(f"| `{name}` | {spec['type']} | `{default}` | {describe_range(spec)} | {spec['help']} |")
+    return "\n".join(rows)
+
+
+def with_readme_table(readme: str, schema: dict[str, dict[str, Any]]) -> str:
+    start, end = readme.index(README_START) + len(README_START), readme.index(README_END)
+    return readme[:start] + "\n" + readme_table(schema) + "\n" + readme[end:]
+
+
+if __name__ == "__main__":  # make readme: python contract/hyperparameters.py README.md
+    import sys
+
+    readme_path = Path(sys.argv[1])
+    readme_path.write_text(with_readme_table(readme_path.read_text(encoding="utf-8"), load_schema()), encoding="utf-8")

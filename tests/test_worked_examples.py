@@ -1,0 +1,101 @@
+"""The README's worked changes, applied to a fresh render exactly as the README shows them.
+
+Each `<!-- change NAME: FILE ACTION -->` line in a rendered README is followed by the code
+block to apply: `function F` replaces that top-level function of a Python file, `value V` the assignment of V, `add` merges
+JSON keys into a JSON file, `replace` writes the file anew. The project's own commands must
+then pass, and git must see changes to the user's files only.
+"""
+
+import ast
+import json
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import REPORT, render, run, tool_env
+
+CHANGE = re.compile(r"<!-- change (?P<name>[\w-]+): (?P<file>\S+) (?P<action>function \w+|value \w+|add|replace) -->\n"
+                    r"```\w*\n(?P<code>.*?)```", re.S)
+# What the README tells a user they own (README.md: its hyperparameter table, via `make readme`).
+USER_FILES = re.compile(r"^(?:[\w-]+/model\.py|[\w-]+/hyperparameters\.json|requirements\.txt|README\.md|local_test/.*)$")
+
+
+def changes(readme: str) -> dict[str, list[re.Match]]:
+    found: dict[str, list[re.Match]] = {}
+    for match in CHANGE.finditer(readme):
+        found.setdefault(match["name"], []).append(match)
+    return found
+
+
+def apply(project: Path, program: str, step: re.Match) -> None:
+    path = project / (f"{program}/{step['file']}" if not step["file"].startswith("local_test/") else step["file"])
+    action, code = step["action"], step["code"]
+    if action == "replace":
+        path.write_text(code)
+    elif action == "add":
+        merged = {**json.loads(path.read_text()), **json.loads(code)}
+        path.write_text(json.dumps(merged, indent=2) + "\n")
+    else:  # a top-level function, or the assignment of a top-level name
+        kind, name = action.split()
+        source = path.read_text()
+        node = next(n for n in ast.parse(source).body if defines(n, kind, name))
+        lines = source.splitlines(keepends=True)
+        path.write_text("".join(lines[: node.lineno - 1]) + code + "".join(lines[node.end_lineno :]))
+
+
+def defines(node: ast.stmt, kind: str, name: str) -> bool:
+    if kind == "function":
+        return isinstance(node, ast.FunctionDef) and node.name == name
+    return isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
+
+
+def git(project: Path, *args: str) -> str:
+    return run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=project).stdout
+
+
+def test_every_framework_readme_has_worked_changes(tmp_path):
+    for framework in ("scikit-learn", "xgboost", "lightgbm"):
+        readme = (render(tmp_path / framework, framework=framework) / "README.md").read_text()
+        assert changes(readme), framework
+
+
+EXPECTED_ESTIMATOR = {"random-forest": "RandomForestClassifier", "pipeline": "LogisticRegression"}
+WORKED = [("scikit-learn", "random-forest"), ("scikit-learn", "pipeline"), ("xgboost", "colsample-bylevel"),
+          ("lightgbm", "extra-trees")]
+
+
+@pytest.mark.parametrize("framework, change", WORKED)
+def test_a_worked_change_passes_the_projects_own_tests(tmp_path, framework, change):
+    project = render(tmp_path, framework=framework)
+    program = project.name
+    git(project, "init", "-q")
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "render")
+    steps = changes((project / "README.md").read_text())[change]
+    for step in steps:
+        apply(project, program, step)
+    readme = run(["make", "readme", f"PYTHON={sys.executable}"], cwd=project)
+    assert readme.returncode == 0, readme.stdout + readme.stderr
+    touched = git(project, "diff", "--name-only").split()
+    assert touched and all(USER_FILES.match(path) for path in touched), touched
+    if framework == "scikit-learn":
+        result = run(["make", "test", f"PYTHON={sys.executable}"], cwd=project)
+    else:  # the schema change reaches training: the boosting renders' full suites run in test_generated_projects
+        result = run([sys.executable, "-m", "pytest", "-q", "tests/test_train.py", "tests/test_hyperparameters.py",
+                      "tests/test_interface.py"], cwd=project)
+    added = {line[1:] for line in git(project, "diff", "-U0").splitlines() if line.startswith("+") and line[1:2] != "+"}
+    REPORT.append(f"worked change {framework}/{change}: {', '.join(touched)}; {len(added)} lines added; "
+                  + (result.stdout.strip().splitlines() or ["no output"])[-1])
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    if framework == "scikit-learn":  # the model trained on the sample data is the one the change asked for
+        opt_ml = tmp_path / "opt_ml"
+        shutil.copytree(project / "local_test" / "test_dir", opt_ml)
+        env = {**tool_env(), "OPT_ML": str(opt_ml)}
+        trained = subprocess.run([str(project / program / "train")], env=env, capture_output=True, text=True)
+        assert trained.returncode == 0, trained.stderr
+        with zipfile.ZipFile(opt_ml / "model" / "model.skops") as archive:
+            assert EXPECTED_ESTIMATOR[change] in archive.read("schema.json").decode()
