@@ -72,6 +72,7 @@ PROJECT_FILES = [
     "tests/test_interface.py",
     "tests/test_lifecycle.py",
     "tests/test_load.py",
+    "tests/test_model.py",
     "tests/test_payloads.py",
     "tests/test_serve.py",
     "tests/test_train.py",

@@ -25,6 +25,21 @@ PROJECT = Path(__file__).resolve().parents[1]
 PROGRAM = PROJECT / "{{ cookiecutter.algorithm_name }}"
 TEST_DIR = PROJECT / "local_test" / "test_dir"
 sys.path.insert(0, str(PROGRAM))  # the tests also import the program's modules directly
+# One request row of the sample payload: bodies built from it fit whatever model the project trains.
+SAMPLE_ROW = (PROJECT / "local_test" / "payload.csv").read_bytes().splitlines()[0] + b"\n"
+N_FEATURES = len(SAMPLE_ROW.split(b","))
+
+
+def _response_repr(response: requests.Response) -> str:
+    """A failing `assert response.status_code == 200` shows what the server said, not just 400."""
+    try:
+        body = response.content[:500].decode("utf-8", "replace")
+    except (RuntimeError, requests.RequestException):  # a streamed body already consumed
+        body = "(body not available)"
+    return f"<Response [{response.status_code}] {response.headers.get('Content-Type', '')}: {body!r}>"
+
+
+requests.Response.__repr__ = _response_repr
 
 
 def program_env(opt_ml: Path, **extra) -> dict[str, str]:
@@ -152,7 +167,14 @@ def trained(tmp_path_factory) -> Path:
     shutil.copytree(TEST_DIR / "input", root / "input")
     result = run_train(root)
     assert result.returncode == 0, result.stdout + result.stderr
+    (root / "train.log").write_text(result.stdout + result.stderr)
     return root
+
+
+@pytest.fixture(scope="session")
+def trained_log(trained: Path) -> str:
+    """What `train` printed for the sample job."""
+    return (trained / "train.log").read_text()
 
 
 @pytest.fixture(scope="session")

@@ -12,11 +12,12 @@ import time
 import numpy as np
 import pytest
 import requests
-from conftest import PROGRAM, program_env, start_server
+from conftest import N_FEATURES, PROGRAM, SAMPLE_ROW, program_env, start_server
 
 from contract import decimal_csv, serving
 
 CSV = {"Content-Type": "text/csv"}
+CELLS = SAMPLE_ROW.strip().split(b",")
 
 
 def post(server, body, headers=None, **kwargs):
@@ -142,10 +143,10 @@ def test_unsupported_types(server, sample_rows, content_type, accept, status):
     "body, content_type, words",
     [
         (b"", "text/csv", "empty"),
-        (b"5.1,3.5,abc,0.2\n", "text/csv", "abc"),
-        (b"5.1,3.5,1.4,0.2\n5.1,3.5\n", "text/csv", "column"),
-        (b"1,2\n", "text/csv", "features"),
-        (b"f1,f2,f3,f4\n5.1,3.5,1.4,0.2\n", "text/csv", "f1"),
+        (b",".join(CELLS[:-1] + [b"abc"]) + b"\n", "text/csv", "abc"),
+        (SAMPLE_ROW + b",".join(CELLS + [b"1"]) + b"\n", "text/csv", "column"),
+        (b",".join([b"1"] * (N_FEATURES + 1)) + b"\n", "text/csv", "features"),
+        (b",".join(b"f%d" % (i + 1) for i in range(N_FEATURES)) + b"\n" + SAMPLE_ROW, "text/csv", "f1"),
         (b"\xff\xfe\x00garbage", "text/csv", "utf-8"),
         (b"{not json", "application/json", "JSON"),
         (b'{"rows": [[1,2,3,4]]}', "application/json", "instances"),
@@ -170,12 +171,12 @@ def test_npy_of_the_wrong_dtype_or_rank(server):
 
 
 def test_a_6_mb_body_is_accepted(server):
-    row = b"5.1,3.5,1.4,0.2\n"
-    body = row * (6_291_456 // len(row))
-    assert len(body) == 6_291_456
+    rows = 6_291_456 // len(SAMPLE_ROW)
+    body = SAMPLE_ROW * rows
+    body += b"\n" * (6_291_456 - len(body))  # blank lines are not rows: exactly 6 MB
     response = post(server, body)
-    assert response.status_code == 200
-    assert len(response.text.split("\n")) == 6_291_456 // len(row)
+    assert response.status_code == 200, response
+    assert len(response.text.split("\n")) == rows
 
 
 def test_a_big_csv_batch_is_answered_as_the_same_rows_in_json(server, sample_rows):
@@ -200,7 +201,7 @@ def json_rows(text: str) -> list[list[float]]:
 
 
 def test_a_body_over_100_mb_gets_413(server):
-    body = b"5.1,3.5,1.4,0.2\n" * (101 * 1024 * 1024 // 16)
+    body = SAMPLE_ROW * (101 * 1024 * 1024 // len(SAMPLE_ROW) + 1)
     try:
         response = post(server, body)
     except requests.ConnectionError:
@@ -306,7 +307,7 @@ def test_the_port_defaults_to_8080_and_follows_sagemaker_bind_to_port(monkeypatc
 
 def test_sigterm_drains_in_flight_requests_and_exits_cleanly(trained, tmp_path):
     server = start_server(trained, tmp_path)
-    body = b"5.1,3.5,1.4,0.2\n" * 2_000_000  # a 32 MB batch: long enough to be in flight
+    body = SAMPLE_ROW * (32_000_000 // len(SAMPLE_ROW))  # a 32 MB batch: long enough to be in flight
     result = {}
 
     def call():
@@ -366,7 +367,7 @@ def test_a_bad_model_gives_a_failing_ping_not_a_crash(trained, tmp_path, damage)
         response = requests.get(server.url + "/ping", timeout=2)
         assert response.status_code == 503
         assert response.json()["error"]
-        assert post(server, b"1,2,3,4\n").status_code == 503
+        assert post(server, SAMPLE_ROW).status_code == 503
         assert server.process.poll() is None
         assert "model not loaded" in server.log()
     finally:

@@ -116,6 +116,51 @@ def describe_range(spec: dict[str, Any]) -> str:
     return allowed + (", or none" if spec.get("nullable") else "")
 
 
+class Tracked(dict):
+    """The typed hyperparameters as model.py receives them, remembering which ones it read.
+
+    A name added to the schema but never passed on to the model is typed, logged and saved,
+    yet changes nothing: `train` names such hyperparameters after fitting."""
+
+    def __init__(self, values: dict[str, Any]):
+        super().__init__(values)
+        self.read: set[str] = set()
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+    def _all(self):
+        self.read.update(super().keys())
+
+    def items(self):
+        self._all()
+        return super().items()
+
+    def values(self):
+        self._all()
+        return super().values()
+
+    def keys(self):
+        self._all()
+        return super().keys()
+
+    def __iter__(self):
+        self._all()
+        return super().__iter__()
+
+    def copy(self) -> dict[str, Any]:
+        self._all()
+        return dict(super().items())
+
+    def unread(self) -> list[str]:
+        return sorted(set(super().keys()) - self.read)
+
+
 # The README's table of hyperparameters sits between these lines; `make readme` rewrites it
 # from the schema (and a test keeps the two in sync), so it never goes stale.
 README_START = "<!-- hyperparameters: written by `make readme` from hyperparameters.json -->"

@@ -108,7 +108,8 @@ def train_on(paths: Paths, config: dict, params: dict, cluster: Cluster, cluster
             raise TrainingError(
                 f"training has {len(train_table.labels)} row(s) here; at least {MIN_ROWS} are needed to fit a model"
             )
-        task = (code.task_of(params) if hasattr(code, "task_of") else None) or infer_task(train_table.labels, group)
+        given = hyperparameters.Tracked(params)  # what model.py reads of them, for the check below
+        task = (code.task_of(given) if hasattr(code, "task_of") else None) or infer_task(train_table.labels, group)
         classes, y = encode_labels(task, train_table.labels, "training", group=group)
         y_valid = None
         if valid_table is not None:
@@ -117,7 +118,13 @@ def train_on(paths: Paths, config: dict, params: dict, cluster: Cluster, cluster
 
         job = Job(task=task, n_classes=0 if classes is None else len(classes), threads=cpu_count())
         validation = None if valid_table is None else Data(valid_table.features, y_valid)
-        estimator = code.fit(params, Data(train_table.features, y), validation, job)
+        estimator = code.fit(given, Data(train_table.features, y), validation, job)
+    if given.unread():
+        print(
+            f"warning: hyperparameter(s) {', '.join(given.unread())} never reached model.py (task_of and fit did "
+            "not read them): pass them to your model, or remove them from hyperparameters.json",
+            flush=True,
+        )
     report_metrics(code, task, estimator, "train", train_table.features, y)
     if valid_table is not None:
         report_metrics(code, task, estimator, "validation", valid_table.features, y_valid)
