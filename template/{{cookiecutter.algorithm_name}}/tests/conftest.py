@@ -66,8 +66,8 @@ def opt_ml(tmp_path: Path) -> Path:
     return root
 
 
-def write_channel(opt_ml: Path, channel: str, labels, features: np.ndarray, files: int = 1) -> None:
-    """CSV files as SageMaker would copy them: label first, no header."""
+def write_channel(opt_ml: Path, channel: str, labels, features: np.ndarray, files: int = 1, header=None) -> None:
+    """CSV files as SageMaker would copy them: label first, and a header line if given."""
     folder = opt_ml / "input" / "data" / channel
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -75,7 +75,8 @@ def write_channel(opt_ml: Path, channel: str, labels, features: np.ndarray, file
     np.savetxt(text, features, delimiter=",", fmt="%.17g")
     rows = [f"{label},{line}" for label, line in zip(labels, text.getvalue().splitlines(), strict=True)]
     for part, chunk in enumerate(np.array_split(np.arange(len(rows)), files)):
-        (folder / f"part-{part}.csv").write_text("\n".join(rows[i] for i in chunk) + "\n")
+        lines = ([header] if header else []) + [rows[i] for i in chunk]
+        (folder / f"part-{part}.csv").write_text("\n".join(lines) + "\n")
 
 
 def classification_data(n: int, d: int, k: int, seed: int = 0, text_labels: bool = True):
@@ -121,7 +122,7 @@ class Server:
         return self.process.wait(timeout)
 
 
-def start_server(opt_ml: Path, log_dir: Path, wait_healthy: bool = True, **env) -> Server:
+def start_server(opt_ml: Path, log_dir: Path, wait_healthy: bool = True, program: Path = PROGRAM, **env) -> Server:
     require("nginx")
     port = free_port()
     env = {"SAGEMAKER_BIND_TO_PORT": port, "SAGEMAKER_MODEL_SERVER_WORKERS": 2, **env}
@@ -130,7 +131,7 @@ def start_server(opt_ml: Path, log_dir: Path, wait_healthy: bool = True, **env) 
     # write at its own offset, over the others' lines.
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
-            [str(PROGRAM / "serve")], env=program_env(opt_ml, **env), stdout=log, stderr=subprocess.STDOUT
+            [str(program / "serve")], env=program_env(opt_ml, **env), stdout=log, stderr=subprocess.STDOUT
         )
     server = Server(f"http://127.0.0.1:{env['SAGEMAKER_BIND_TO_PORT']}", process, log_path)
     deadline = time.monotonic() + 60

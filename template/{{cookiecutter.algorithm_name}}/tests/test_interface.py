@@ -10,7 +10,8 @@ import types
 from pathlib import Path
 
 import pytest
-from conftest import PROGRAM, free_port, program_env, require
+import requests
+from conftest import PROGRAM, SAMPLE_ROW, free_port, program_env, require, start_server
 
 from contract import interface
 
@@ -100,3 +101,58 @@ def test_serve_stops_at_once_naming_the_missing_function(trained, tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "defines no function predict(model, X)" in result.stderr and "predict_fn" in result.stderr, result.stderr
+
+
+HOOKS = '''
+
+# A test's additions: raw lines of space-separated numbers in, labels joined by " | " out.
+import numpy as np  # noqa: E402
+
+INPUT_TYPES = ("text/plain",)
+OUTPUT_TYPES = ("text/plain",)
+
+
+def input_fn(body, content_type):
+    rows = [line.split() for line in body.decode().splitlines() if line.strip()]
+    try:
+        return np.array(rows, dtype=float)
+    except ValueError as exc:
+        raise ValueError(f"each line must hold numbers separated by spaces ({exc})") from None
+
+
+def output_fn(predictions, probabilities, accept):
+    return " | ".join(str(p) for p in predictions).encode()
+'''
+
+
+def test_input_and_output_hooks_take_their_content_types(trained, tmp_path, sample_rows, expected):
+    program = tmp_path / "program"
+    shutil.copytree(PROGRAM, program, ignore=shutil.ignore_patterns("__pycache__"))
+    source = (program / "model.py").read_text()
+    (program / "model.py").write_text(source + HOOKS)
+    server = start_server(trained, tmp_path, program=program)
+    try:
+        lines = "\n".join(" ".join(str(v) for v in row) for row in sample_rows.tolist()).encode()
+        answer = requests.post(server.url + "/invocations", data=lines, timeout=30,
+                               headers={"Content-Type": "text/plain", "Accept": "text/plain"})
+        assert answer.status_code == 200, answer
+        assert answer.text == " | ".join(str(v) for v in expected)
+        bad = requests.post(server.url + "/invocations", data=b"1 2 x\n", timeout=30,
+                            headers={"Content-Type": "text/plain"})
+        assert bad.status_code == 400 and "numbers separated by spaces" in bad.json()["error"], bad
+        empty = requests.post(server.url + "/invocations", data=b"", timeout=30, headers={"Content-Type": "text/plain"})
+        assert empty.status_code == 400, empty
+        csv = requests.post(server.url + "/invocations", data=SAMPLE_ROW, timeout=30,  # built-in types still work
+                            headers={"Content-Type": "text/csv", "Accept": "text/csv"})
+        assert csv.status_code == 200 and csv.text == str(expected[0]), csv
+    finally:
+        server.stop()
+
+
+def test_a_hook_without_its_types_is_refused():
+    with pytest.raises(interface.InterfaceError, match="INPUT_TYPES and input_fn go together"):
+        interface.check(complete(input_fn=lambda body, content_type: body))
+    code = complete(output_fn=lambda predictions, probabilities, accept: b"")
+    code.OUTPUT_TYPES = ("Text/Plain",)
+    with pytest.raises(interface.InterfaceError, match="media types"):
+        interface.check(code)

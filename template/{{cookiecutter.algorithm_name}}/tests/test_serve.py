@@ -139,6 +139,42 @@ def test_unsupported_types(server, sample_rows, content_type, accept, status):
     assert response.json()["error"]
 
 
+JSON = "application/json"
+JSONLINES = "application/jsonlines"
+
+
+def test_json_lines_in_and_out(server, sample_rows, expected):
+    """Batch transform with SplitType=Line and JSON Lines: one answer line per request line."""
+    body = "\n".join(json.dumps(row) for row in sample_rows.tolist()).encode() + b"\n"
+    response = post(server, body, {"Content-Type": JSONLINES, "Accept": JSONLINES})
+    assert response.status_code == 200, response
+    assert response.headers["Content-Type"].startswith(JSONLINES)
+    lines = [json.loads(line) for line in response.text.split("\n")]
+    assert [line["prediction"] for line in lines] == expected.tolist()
+
+
+def test_json_objects_are_matched_to_the_training_header(server, trained, sample_rows, expected):
+    names = json.loads((trained / "model" / "model.json").read_text())["feature_names"]
+    headers = {"Content-Type": JSON, "Accept": JSON}
+    if names is None:  # sample data without a header: objects are refused, saying why
+        response = post(server, json.dumps({"instances": [{"x": 1.0}]}).encode(), headers)
+        assert response.status_code == 400 and "without a header" in response.json()["error"], response
+        return
+    objects = [dict(reversed(list(zip(names, row, strict=True)))) for row in sample_rows.tolist()]  # any key order
+    response = post(server, json.dumps({"instances": objects}).encode(), headers)
+    assert response.status_code == 200, response
+    assert response.json()["predictions"] == expected.tolist()
+    one = post(server, json.dumps(objects[0]).encode(), headers)
+    assert one.status_code == 200 and one.json()["predictions"] == expected.tolist()[:1], one
+    lines = post(server, "\n".join(json.dumps(o) for o in objects).encode(), {"Content-Type": JSONLINES})
+    assert lines.status_code == 200 and lines.text.split("\n") == [str(v) for v in expected], lines
+    bad = {k: v for k, v in objects[0].items() if k != names[0]} | {"colour": 1.0}
+    refused = post(server, json.dumps({"instances": [objects[0], bad]}).encode(), headers)
+    assert refused.status_code == 400, refused
+    message = refused.json()["error"]
+    assert "row 2" in message and f"missing feature(s) {names[0]}" in message and "unknown feature(s) colour" in message
+
+
 @pytest.mark.parametrize(
     "body, content_type, words",
     [
@@ -153,6 +189,8 @@ def test_unsupported_types(server, sample_rows, content_type, accept, status):
         (b'[["a","b","c","d"]]', "application/json", "number"),
         (b"[[1,2,3,4],[1,2]]", "application/json", "lengths"),
         (b"not an npy file", "application/x-npy", "npy"),
+        (b"[1, 2]\n{not json\n", "application/jsonlines", "line 2"),
+        (b'[["1", "2"]]', "application/json", "number"),
     ],
 )
 def test_malformed_bodies_get_400_with_a_message_and_the_worker_survives(server, body, content_type, words):

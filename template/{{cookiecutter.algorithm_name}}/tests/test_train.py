@@ -180,7 +180,6 @@ def test_channel_without_csv_files(opt_ml):
 @pytest.mark.parametrize(
     "content, words",
     [
-        ("label,f1,f2\na,1,2\nb,3,4\n", ["header"]),
         ("a,1,2\nb,3,x\n", ["'x'"]),
         ("a,1,2\nb,3\n", ["column"]),
         ("a\nb\n", ["single column"]),
@@ -205,8 +204,44 @@ def test_empty_feature_cells_are_missing_values(opt_ml):
     assert "training: 202 rows" in result.stdout
 
 
+def test_a_header_names_the_features(opt_ml):
+    labels, X = classification_data(300, 3, 2)
+    write_channel(opt_ml, "training", labels[:250], X[:250], files=2, header="label,height,width,depth")
+    write_channel(opt_ml, "validation", labels[250:], X[250:], header="label,height,width,depth")
+    (opt_ml / "input" / "config" / "hyperparameters.json").write_text("{}")
+    result = run_train(opt_ml)
+    assert result.returncode == 0, result.stderr
+    assert "training: 250 rows, 3 features, 2 file(s), header height,width,depth" in result.stdout
+    meta = json.loads((opt_ml / "model" / "model.json").read_text())
+    assert meta["feature_names"] == ["height", "width", "depth"]
+
+
+@pytest.mark.parametrize(
+    "training, validation, words",
+    [
+        ("label,a,b,c", "label,a,b,x", ["different headers", "a,b,c", "a,b,x"]),
+        ("label,a,b,c", None, ["different headers", "(none)"]),
+        ("label,a,a,c", "label,a,a,c", ["distinct"]),
+    ],
+)
+def test_headers_must_agree_and_name_each_feature_once(opt_ml, training, validation, words):
+    labels, X = classification_data(100, 3, 2)
+    write_channel(opt_ml, "training", labels, X, header=training)
+    write_channel(opt_ml, "validation", labels[:20], X[:20], header=validation)
+    assert_failed(run_train(opt_ml), opt_ml, *words)
+
+
+def test_files_of_one_channel_need_the_same_header(opt_ml):
+    labels, X = classification_data(100, 3, 2)
+    write_channel(opt_ml, "training", labels, X, files=2, header="label,a,b,c")
+    folder = opt_ml / "input" / "data" / "training"
+    (folder / "part-1.csv").write_text((folder / "part-1.csv").read_text().replace("label,a,b,c", "label,a,b,z"))
+    assert_failed(run_train(opt_ml), opt_ml, "part-1.csv", "same header")
+
+
 def test_too_few_rows(opt_ml):
-    only_file(opt_ml, "training", "data.csv", "a," + SAMPLE_ROW.decode())
+    for channel in ("training", "validation"):
+        only_file(opt_ml, channel, "data.csv", "a," + SAMPLE_ROW.decode())
     assert_failed(run_train(opt_ml), opt_ml, "1 row(s)")
 
 

@@ -30,6 +30,7 @@ class Data:
 
     X: np.ndarray  # float64 features, one row per record; NaN marks a missing value
     y: np.ndarray  # class codes 0..k-1 (classification) or float targets (regression)
+    feature_names: tuple[str, ...] | None = None  # the CSV header's names of X's columns, if it had one
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,15 @@ class ModelCode(Protocol):
     def versions(self) -> dict[str, str]:
         """Optional. Library versions to record in model.json (default: none)."""
 
+    def input_fn(self, body: bytes, content_type: str) -> Any:
+        """Optional, with INPUT_TYPES. Decode a request whose Content-Type is in INPUT_TYPES into
+        what predict takes, one item per row (e.g. raw text lines). Raise ValueError with a sentence
+        for a bad body: it is answered 400. The contract keeps the size limits and error bodies."""
+
+    def output_fn(self, predictions: np.ndarray, probabilities: np.ndarray | None, accept: str) -> bytes:
+        """Optional, with OUTPUT_TYPES. Encode the answers (your labels or values, one per row; the
+        probabilities when the request asked) for an Accept type in OUTPUT_TYPES."""
+
     def join(self, cluster: Any) -> AbstractContextManager[Any]:
         """Optional. Train one model across the job's hosts (see contract/cluster.py); without it,
         algo-1 trains and the other hosts wait."""
@@ -79,9 +89,12 @@ class ModelCode(Protocol):
 CONSTANTS: dict[str, Any] = {
     "FRAMEWORK": "custom",  # recorded in model.json; `serve` refuses a model of another framework
     "ITERATION_METRICS": (),  # per-iteration validation metric names, for MetricDefinitions
+    "INPUT_TYPES": (),  # request Content-Types that input_fn decodes (before the built-in ones)
+    "OUTPUT_TYPES": (),  # Accept types that output_fn encodes (before the built-in ones)
 }
+HOOKS = {"INPUT_TYPES": "input_fn", "OUTPUT_TYPES": "output_fn"}
 REQUIRED = ("fit", "save", "load", "predict")
-OPTIONAL = ("predict_proba", "task_of", "versions", "join")
+OPTIONAL = ("predict_proba", "task_of", "versions", "input_fn", "output_fn", "join")
 
 
 class InterfaceError(TypeError):
@@ -122,6 +135,13 @@ def check(module: ModuleType) -> ModuleType:
         value = getattr(module, name, default)
         if not isinstance(value, type(default)):
             raise InterfaceError(f"{where}: {name} must be a {type(default).__name__}, not {type(value).__name__}")
+    for name, hook in HOOKS.items():
+        types = constant(module, name)
+        if bool(types) != hasattr(module, hook):
+            raise InterfaceError(f"{where}: {name} and {hook} go together; define both or neither")
+        bad = [t for t in types if not isinstance(t, str) or t != t.strip().lower() or t.count("/") != 1]
+        if bad:
+            raise InterfaceError(f"{where}: {name} holds {bad[0]!r}; give media types such as 'text/plain'")
     return module
 
 

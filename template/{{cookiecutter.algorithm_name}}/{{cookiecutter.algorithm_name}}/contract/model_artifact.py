@@ -92,6 +92,7 @@ class Model:
         self.task = meta["task"]
         self.n_features = int(meta["n_features"])
         self.classes = np.asarray(meta["classes"]) if self.task == "classification" else None
+        self.feature_names = tuple(meta["feature_names"]) if meta.get("feature_names") else None
 
     @property
     def has_probabilities(self) -> bool:

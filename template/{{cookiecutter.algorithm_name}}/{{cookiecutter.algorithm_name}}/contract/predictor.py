@@ -25,7 +25,6 @@ logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s [pid %
 
 WORKERS = serving.workers()
 DEFAULT_ACCEPT = os.environ.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", payloads.CSV)
-ACCEPT_ORDER = [DEFAULT_ACCEPT] + [t for t in payloads.ACCEPT_TYPES if t != DEFAULT_ACCEPT]
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
 BOOT_ERROR = 3  # gunicorn's "worker failed to boot": the master stops, and so does serve
 
@@ -72,11 +71,16 @@ def create_app(code: ModuleType) -> Flask:
     def execution_parameters() -> Response:
         return app.json.response(serving.execution_parameters(WORKERS))
 
+    # model.py's own types first: its hooks may take over a built-in type too.
+    content_types = list(dict.fromkeys([*interface.constant(code, "INPUT_TYPES"), *payloads.CONTENT_TYPES]))
+    offered = [*interface.constant(code, "OUTPUT_TYPES"), *payloads.ACCEPT_TYPES]
+    accept_order = list(dict.fromkeys([DEFAULT_ACCEPT, *offered]))
+
     @app.post("/invocations")
     def invocations() -> Response:
         if model is None:
             return error(503, load_error)
-        return invoke(model)
+        return invoke(model, content_types, accept_order)
 
     return app
 
@@ -85,21 +89,30 @@ def error(status: int, message: str) -> Response:
     return Response(json.dumps({"error": message}), status=status, mimetype=payloads.JSON)
 
 
-def invoke(model: model_artifact.Model) -> Response:
+def invoke(model: model_artifact.Model, content_types: list[str], accept_order: list[str]) -> Response:
     """One request: decode, check, predict, encode; every refusal a 4xx with a sentence."""
+    code = model.code
     content_type = request.mimetype or payloads.CSV
-    if content_type not in payloads.CONTENT_TYPES:
-        supported = ", ".join(payloads.CONTENT_TYPES)
-        return error(415, f"Content-Type {content_type} is not supported; use one of {supported}")
-    accept = request.accept_mimetypes.best_match(ACCEPT_ORDER) if request.accept_mimetypes else DEFAULT_ACCEPT
+    if content_type not in content_types:
+        return error(415, f"Content-Type {content_type} is not supported; use one of {', '.join(content_types)}")
+    accept = request.accept_mimetypes.best_match(accept_order) if request.accept_mimetypes else DEFAULT_ACCEPT
     if accept is None:
-        return error(406, f"cannot answer in {request.headers.get('Accept')}; accept one of {', '.join(ACCEPT_ORDER)}")
-    try:
-        features = payloads.decode(request.get_data(), content_type, request.mimetype_params.get("charset"))
-    except payloads.PayloadError as exc:
-        return error(400, str(exc))
-    if features.shape[1] != model.n_features:
-        return error(400, f"each row needs {model.n_features} features, this request has {features.shape[1]}")
+        return error(406, f"cannot answer in {request.headers.get('Accept')}; accept one of {', '.join(accept_order)}")
+    body = request.get_data()
+    if content_type in interface.constant(code, "INPUT_TYPES"):
+        if not body.strip():
+            return error(400, "the request body is empty; send at least one row")
+        try:
+            features = code.input_fn(body, content_type)
+        except ValueError as exc:
+            return error(400, f"cannot read this {content_type} body: {exc}")
+    else:
+        try:
+            features = payloads.decode(body, content_type, request.mimetype_params.get("charset"), model.feature_names)
+        except payloads.PayloadError as exc:
+            return error(400, str(exc))
+        if features.shape[1] != model.n_features:
+            return error(400, f"each row needs {model.n_features} features, this request has {features.shape[1]}")
     want_probabilities = wants_probabilities(request.headers.get(CUSTOM_ATTRIBUTES, ""))
     if want_probabilities and not model.has_probabilities:
         return error(400, "probabilities exist only for classification models whose model.py has predict_proba")
@@ -108,8 +121,11 @@ def invoke(model: model_artifact.Model) -> Response:
         probabilities = model.predict_proba(features) if want_probabilities else None
     except ValueError as exc:  # e.g. infinite or overflowing features
         return error(400, f"cannot predict for these features: {exc}")
-    body = payloads.encode(accept, predictions, probabilities, model.classes)
-    return Response(body, status=200, mimetype=accept)
+    if accept in interface.constant(code, "OUTPUT_TYPES"):
+        answer = code.output_fn(predictions, probabilities, accept)
+    else:
+        answer = payloads.encode(accept, predictions, probabilities, model.classes)
+    return Response(answer, status=200, mimetype=accept)
 
 
 def wants_probabilities(custom_attributes: str) -> bool:

@@ -97,11 +97,18 @@ def train_on(paths: Paths, config: dict, params: dict, cluster: Cluster, cluster
         valid_table = None
         if "validation" in config["channels"] or paths.channel("validation").is_dir():
             valid_table = read_share(paths, config, "validation", group)
-        widths = group.union([str(t.features.shape[1]) for t in (train_table, valid_table) if t is not None])
+        tables = [t for t in (train_table, valid_table) if t is not None]
+        widths = group.union([str(t.features.shape[1]) for t in tables])
         if len(widths) > 1:
             raise TrainingError(
                 f"the data has {' and '.join(widths)} feature columns in different files or hosts; "
                 "every file of every channel needs the same columns"
+            )
+        headers = group.union([",".join(t.feature_names) if t.feature_names else "(none)" for t in tables])
+        if len(headers) > 1:
+            raise TrainingError(
+                f"the channels or hosts have different headers ({'; '.join(headers)}); every file of every "
+                "channel needs the same header, or none"
             )
 
         if len(train_table.labels) < MIN_ROWS:
@@ -117,8 +124,9 @@ def train_on(paths: Paths, config: dict, params: dict, cluster: Cluster, cluster
         print(f"task: {task}" + (f", classes: {', '.join(classes)}" if classes is not None else ""), flush=True)
 
         job = Job(task=task, n_classes=0 if classes is None else len(classes), threads=cpu_count())
-        validation = None if valid_table is None else Data(valid_table.features, y_valid)
-        estimator = code.fit(given, Data(train_table.features, y), validation, job)
+        names = train_table.feature_names
+        validation = None if valid_table is None else Data(valid_table.features, y_valid, names)
+        estimator = code.fit(given, Data(train_table.features, y, names), validation, job)
     if given.unread():
         print(
             f"warning: hyperparameter(s) {', '.join(given.unread())} never reached model.py (task_of and fit did "
@@ -135,6 +143,7 @@ def train_on(paths: Paths, config: dict, params: dict, cluster: Cluster, cluster
         "task": task,
         "classes": None if classes is None else [str(c) for c in classes],
         "n_features": int(train_table.features.shape[1]),
+        "feature_names": None if train_table.feature_names is None else list(train_table.feature_names),
         "hyperparameters": params,
         "versions": code.versions() if hasattr(code, "versions") else {},
     }
@@ -152,6 +161,7 @@ def read_share(paths: Paths, config: dict, channel: str, group) -> dataset.Table
     table = dataset.read_channel(channel, paths.channel(channel), part)
     print(
         f"{channel}: {len(table.labels)} rows, {table.features.shape[1]} features, {len(table.files)} file(s)"
+        + (f", header {','.join(table.feature_names)}" if table.feature_names else "")
         + (f" (share {group.rank + 1} of {group.world})" if group.world > 1 else ""),
         flush=True,
     )
