@@ -56,9 +56,11 @@ NOTES = """\
   `@bentoml.service` with a numpy-array API (JSON `{{"data": rows}}` to `/predict`), default settings (1 worker).
   MLflow {mlflow}: `mlflow models serve --env-manager local` of `mlflow.sklearn.save_model` (JSON
   `dataframe_split` to `/invocations`), default settings (1 worker).
-- One model for all: the tree trained once by our image. Ours serves its `model.npz`; the others serve the
-  same tree as a scikit-learn estimator rebuilt from it (`bench/peers/sklearn_tree.py`, checked to predict
-  identically).
+- One model for all: the scikit-learn tree trained once by our image and saved with skops (`model.skops`).
+  Ours serves that file; the others serve the same fitted estimator, loaded from it with `skops.io.load`
+  (`bench/peers/our_estimator.py`) and kept in each one's own format: the sample way's pickle, MLflow's
+  `mlflow.sklearn.save_model`, BentoML's service object. Each is checked to predict identically: the
+  saved forms on 20,000 rows, and every server's answers to the 1-row request and the batch.
 - 1-row requests: one CSV row (ours, sample way) or the same row in the peer's JSON format; wrk with as
   many connections as the concurrency (c), {threads}; per point, {rounds} rounds of {seconds:g} s (after a
   {warmup:g} s warm-up) with the servers taking turns, all of them up; the median round is reported.

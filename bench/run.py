@@ -18,8 +18,11 @@ Results: build/bench/results.json and build/bench/results.md (the table for the 
 """
 
 import argparse
+import csv
+import dataclasses
 import hashlib
 import importlib.util
+import io
 import json
 import os
 import pickle
@@ -28,9 +31,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import report
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
+import our_estimator  # noqa: E402 (the estimator our image trained, from its model.skops)
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
@@ -141,19 +149,53 @@ def import_benchmark(project: Path):
     return module
 
 
-def baseline_model(program: Path, model_dir: Path, out: Path) -> Path:
-    """The same fitted tree as a scikit-learn estimator, pickled as the sample expects it, plus
-    model.json for the labels."""
-    sys.path.insert(0, str(BENCH / "peers"))
-    import sklearn_tree
+def our_model(program: Path, model_dir: Path):
+    """(estimator, classes): the estimator in our model.skops, checked to predict what our server's
+    model (the rendered program's contract, loading model.py) predicts."""
+    estimator, classes = our_estimator.load(model_dir)
+    sys.path.insert(0, str(program))
+    from contract import interface, model_artifact
 
-    estimator, _ = sklearn_tree.load(program, model_dir)
+    ours = model_artifact.load(interface.load_model_code(), model_dir)
+    features = our_estimator.probe(ours.n_features)
+    raw = estimator.predict(features)
+    if not np.array_equal(ours.predict(features), raw if classes is None else classes[raw.astype(np.intp)]):
+        raise SystemExit(f"bench: the estimator in {model_dir} does not predict what our server's model predicts")
+    return estimator, classes
+
+
+def baseline_model(estimator, model_dir: Path, out: Path) -> Path:
+    """Our fitted estimator, pickled as the sample expects it, plus model.json for the labels."""
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     with open(out / "decision-tree-model.pkl", "wb") as file:
         pickle.dump(estimator, file)
+    with open(out / "decision-tree-model.pkl", "rb") as file:
+        pickled = pickle.load(file)  # noqa: S301 (the file written just above)
+    features = our_estimator.probe(estimator.n_features_in_)
+    our_estimator.check_same("the sample way's pickle", pickled.predict(features), estimator, features)
     shutil.copy(model_dir / "model.json", out / "model.json")
     return out
+
+
+def answer_check(bm, name: str, expected: list[str], parse: Callable[[bytes], list[str]]) -> Callable[[bytes], int]:
+    """A Workload's count_rows that also checks the answers: the one row's or the batch's, each
+    exactly what our estimator predicts (`expected`, one text per batch row, as `parse` gives them)."""
+
+    def count_rows(body: bytes) -> int:
+        got = parse(body)
+        if len(got) in (1, len(expected)) and got != expected[: len(got)]:
+            row = next(i for i, (a, b) in enumerate(zip(got, expected, strict=False)) if a != b)
+            raise bm.BenchError(
+                f"{name} answered {got[row]!r} for row {row}, where our estimator predicts {expected[row]!r}"
+            )
+        return len(got)
+
+    return count_rows
+
+
+def csv_answers(body: bytes) -> list[str]:
+    return [row[0] if row else "" for row in csv.reader(io.StringIO(body.decode()))]
 
 
 def json_workload(bm, features, path: str, health: str, wrap, count, description: str):
@@ -200,7 +242,6 @@ def servers(bm, project: Path, opt_ml: Path, baseline_dir: Path, mlflow_dir: Pat
             bento_port,
             env=host_env(
                 {
-                    "BENCH_PROGRAM_DIR": str(program),
                     "BENCH_MODEL_DIR": str(model_dir),
                     "BENTOML_HOME": str(OUT / "bentoml_home"),
                     "BENTOML_DO_NOT_TRACK": "True",  # no usage reports (no network here)
@@ -222,27 +263,41 @@ def servers(bm, project: Path, opt_ml: Path, baseline_dir: Path, mlflow_dir: Pat
     }  # fmt: skip
 
 
-def workloads(bm, n_features: int) -> dict:
-    csv = bm.csv_workload(n_features)
+def workloads(bm, n_features: int, estimator, classes) -> dict:
+    """Each server's requests; every answer to the one row and the batch is checked against the
+    estimator's predictions (labels from ours, the sample way and BentoML; MLflow's codes)."""
+    table = bm.csv_workload(n_features)
     features = bm.feature_matrix(bm.BATCH_ROWS, n_features)
+    raw = estimator.predict(features)
+
+    def text(value) -> str:  # labels as they are; numbers (codes, values) as the float they read as
+        return str(value) if isinstance(value, str) else repr(float(value))
+
+    labels = [text(v) for v in (raw.tolist() if classes is None else classes[raw.astype(np.intp)].tolist())]
+    codes = [text(v) for v in raw.tolist()]
+
+    def csv_for(name: str):
+        return dataclasses.replace(table, count_rows=answer_check(bm, name, labels, lambda body: [
+            text(v) if classes is None else v for v in csv_answers(body)]))  # fmt: skip
+
     bento = json_workload(
         bm,
         features,
         "/predict",
         "/readyz",
         lambda rows: {"data": rows},
-        lambda body: len(json.loads(body)),
+        answer_check(bm, "BentoML", labels, lambda body: [text(v) for v in json.loads(body)]),
         f'application/json {{"data": rows}} to /predict (numpy input); batch {len(features)} rows',
     )
     mlflow = json_workload(
         bm, features, "/invocations", "/ping", lambda rows: {"dataframe_split": {"data": rows}},
-        lambda body: len(json.loads(body)["predictions"]),
+        answer_check(bm, "MLflow", codes, lambda body: [text(v) for v in json.loads(body)["predictions"]]),
         f'application/json {{"dataframe_split": ...}} to /invocations; batch {len(features)} rows',
     )  # fmt: skip
     return {
-        "ours_container": csv,
-        "baseline_container": csv,
-        "ours_host": csv,
+        "ours_container": csv_for("ours (container)"),
+        "baseline_container": csv_for("the sample way"),
+        "ours_host": csv_for("ours (host)"),
         "bentoml_host": bento,
         "mlflow_host": mlflow,
     }
@@ -302,7 +357,8 @@ def run(args: argparse.Namespace, only: list[str]) -> int:
         model_dir = bm.train(OUR_IMAGE, work, log)
         opt_ml = model_dir.parent
         n_features = bm.n_features(model_dir)
-        baseline_dir = baseline_model(project / project.name, model_dir, work / "baseline_model")
+        estimator, classes = our_model(project / project.name, model_dir)
+        baseline_dir = baseline_model(estimator, model_dir, work / "baseline_model")
         finish(jobs)
     finally:  # on a failure, nothing started here outlives the run
         for job in jobs.values():
@@ -313,11 +369,11 @@ def run(args: argparse.Namespace, only: list[str]) -> int:
     if "mlflow_host" in only:
         log("saving the model as an MLflow model")
         sh([str(VENVS / "mlflow" / "bin" / "python"), str(BENCH / "peers" / "mlflow_model.py"),
-            str(project / project.name), str(model_dir), str(mlflow_dir)])  # fmt: skip
+            str(model_dir), str(mlflow_dir)])  # fmt: skip
 
     settings = bm.Settings(seconds=args.seconds, warmup=args.warmup, rounds=args.rounds, log=log)
     all_servers = servers(bm, project, opt_ml, baseline_dir, mlflow_dir)
-    all_workloads = workloads(bm, n_features)
+    all_workloads = workloads(bm, n_features, estimator, classes)
     entries = {key: (all_servers[key], all_workloads[key]) for key in only}
     results = bm.measure_all(entries, settings)
     failed = False

@@ -8,7 +8,7 @@
         with access to BUCKET; BUCKET an S3 bucket in the same region.
 
 Steps: upload the sample data (local_test/test_dir/input/data), train (MetricDefinitions
-from the program's metrics.py), create the model, the endpoint config and the endpoint,
+from the program's contract/metrics.py), create the model, the endpoint config and the endpoint,
 send local_test/payload.csv to the endpoint and print the predictions, delete the
 endpoint, run a batch transform of the same payload and print its output, and finally
 delete the endpoint, the endpoint config and the model, also when a step failed.
@@ -79,22 +79,22 @@ def step(message: str) -> None:
 
 
 def _load_program_module(name: str):
-    """A module of the program folder, loaded by path (the program folder is not a package)."""
-    spec = importlib.util.spec_from_file_location(f"program_{name}", PROGRAM / f"{name}.py")
+    """A module of the program's contract package, loaded by path (without the program on sys.path)."""
+    spec = importlib.util.spec_from_file_location(f"program_{name}", PROGRAM / "contract" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 def iteration_metrics() -> tuple[str, ...]:
-    """model.py's ITERATION_METRICS, read without importing model.py (and so the framework)."""
+    """model.py's ITERATION_METRICS (optional: none), read without importing model.py (and so the framework)."""
     tree = ast.parse((PROGRAM / "model.py").read_text(encoding="utf-8"))
     for node in tree.body:
         if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             if any(isinstance(t, ast.Name) and t.id == "ITERATION_METRICS" for t in targets):
                 return tuple(ast.literal_eval(node.value))
-    raise StepFailed(f"{PROGRAM / 'model.py'} defines no ITERATION_METRICS tuple")
+    return ()
 
 
 def metric_definitions() -> list[dict[str, str]]:

@@ -1,172 +1,89 @@
-"""scikit-learn decision tree: what this framework adds to the shared container code.
+"""YOUR MODEL: a scikit-learn estimator (the iris decision tree by default). This file is yours
+to change (see the README's "Your model" section); contract/interface.py declares what the
+contract calls in it.
 
-The shared code reads the data, types the hyperparameters, maps labels to class codes
-0..k-1 and back, and runs the HTTP server. This module only fits, saves, loads and
-predicts.
+The contract reads the data, types the hyperparameters, maps labels to class codes 0..k-1
+and back, and runs the HTTP server. Here, `build` makes the estimator, any scikit-learn
+estimator or Pipeline, and the rest fits, saves, loads and predicts it.
 
-scikit-learn fits the tree; the fitted tree is saved as its plain arrays (`model.npz`:
-split features, thresholds, children, leaf values), which load with numpy alone and
-allow_pickle=False. Loading therefore never runs code from the file (unlike pickle or
-joblib), and `serve` never imports scikit-learn: a worker is ready in a fraction of the
-time. Prediction walks the same tree with the same rules as scikit-learn's own
-DecisionTree*.predict (float32 features, `<=` goes left, NaN follows the learnt
-missing-value direction); the template's tests check that the answers are identical.
+The fitted estimator is saved with skops (`model.skops`), which rebuilds only the types it
+trusts and runs no code from the file, unlike pickle or joblib. skops trusts scikit-learn's
+estimators and numpy's types by itself; TRUSTED_TYPES adds, by name, what else your model
+holds. `train` loads the saved file back before it commits the model, so an untrusted type
+fails the training job, with its name, not the endpoint.
 """
 
 from pathlib import Path
 
 import numpy as np
+import skops.io
 
-from hyperparameters import HyperparameterError
+from contract.hyperparameters import HyperparameterError
+from contract.interface import Data, Job
 
 FRAMEWORK = "scikit-learn"
-ARTIFACT = "model.npz"
-ITERATION_METRICS: tuple[str, ...] = ()  # a tree is fitted in one go: no per-iteration metrics
+ARTIFACT = "model.skops"
+# Types skops may rebuild beyond its own trusted set. The tree's node arrays (shared by every
+# tree model: DecisionTree*, RandomForest*, GradientBoosting*) hold raw indices that
+# scikit-learn trusts, so skops asks for them by name: the image serves only models its own
+# training jobs wrote. Add your own classes (e.g. "my_features.Tokenizer") the same way.
+TRUSTED_TYPES = ["sklearn.tree._tree.Tree"]
 CRITERIA = {
     "classification": ("gini", "entropy", "log_loss"),
     "regression": ("squared_error", "friedman_mse", "absolute_error", "poisson"),
 }
-LEAF = -1  # scikit-learn's marker for "no child"
-SMALL_BATCH = 16  # up to this many rows, walking the tree in Python beats numpy's per-call cost
-SMALL_TREE = 64  # up to this many nodes, one pass over all rows per node beats a walk level by level
+# The hyperparameters this module handles itself; every other name in hyperparameters.json is
+# passed to the estimator as it is, so a parameter added to the schema reaches the model.
+OWN_HYPERPARAMETERS = ("task", "criterion")
 
 
 def task_of(params: dict) -> str | None:
     return None if params["task"] == "auto" else params["task"]
 
 
-def fit(params, *, task, n_classes, X, y, X_valid, y_valid, threads):  # noqa: ARG001 (one thread)
+def build(params: dict, job: Job):
+    """The unfitted estimator for this job's task: change this to bring your own."""
     from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
+    estimator = DecisionTreeClassifier if job.task == "classification" else DecisionTreeRegressor
+    return estimator(**tree_options(params, job))
+
+
+def tree_options(params: dict, job: Job) -> dict:
+    """The schema's hyperparameters as a tree model's keyword arguments (criterion=auto resolved)."""
     criterion = params["criterion"]
     if criterion == "auto":
-        criterion = CRITERIA[task][0]
-    elif criterion not in CRITERIA[task]:
+        criterion = CRITERIA[job.task][0]
+    elif criterion not in CRITERIA[job.task]:
         raise HyperparameterError(
-            f"hyperparameter criterion={criterion!r} does not fit a {task} task; "
-            f"use one of {', '.join(CRITERIA[task])} (or auto)"
+            f"hyperparameter criterion={criterion!r} does not fit a {job.task} task; "
+            f"use one of {', '.join(CRITERIA[job.task])} (or auto)"
         )
-    estimator_class = DecisionTreeClassifier if task == "classification" else DecisionTreeRegressor
-    estimator = estimator_class(
-        criterion=criterion,
-        max_depth=params["max_depth"],
-        min_samples_split=params["min_samples_split"],
-        min_samples_leaf=params["min_samples_leaf"],
-        max_leaf_nodes=params["max_leaf_nodes"],
-        min_impurity_decrease=params["min_impurity_decrease"],
-        ccp_alpha=params["ccp_alpha"],
-        random_state=params["random_state"],
-    )
-    return Tree.from_estimator(estimator.fit(X, y))
+    passed = {name: value for name, value in params.items() if name not in OWN_HYPERPARAMETERS}
+    return {**passed, "criterion": criterion}
 
 
-class Tree:
-    """A fitted decision tree as arrays: what scikit-learn's Tree holds, without scikit-learn."""
-
-    def __init__(self, arrays: dict[str, np.ndarray]):
-        self.left = arrays["left"].astype(np.intp)
-        self.right = arrays["right"].astype(np.intp)
-        self.feature = arrays["feature"].astype(np.intp)
-        self.threshold = arrays["threshold"].astype(np.float64)
-        self.missing_left = arrays["missing_left"].astype(bool)
-        self.value = arrays["value"].astype(np.float64)  # (nodes, classes) or (nodes, 1)
-        self.classifier = bool(arrays["classifier"])
-        # Plain lists for the per-row walk of small requests.
-        self._nodes = list(
-            zip(self.left.tolist(), self.right.tolist(), self.feature.tolist(), self.threshold.tolist(),
-                self.missing_left.tolist(), strict=True)
-        )  # fmt: skip
-
-    @classmethod
-    def from_estimator(cls, estimator) -> "Tree":
-        tree = estimator.tree_
-        missing = getattr(tree, "missing_go_to_left", np.zeros(tree.node_count, dtype=np.uint8))
-        return cls(
-            {
-                "left": tree.children_left,
-                "right": tree.children_right,
-                "feature": tree.feature,
-                "threshold": tree.threshold,
-                "missing_left": missing,
-                "value": tree.value[:, 0, :],  # one output
-                "classifier": np.array(hasattr(estimator, "classes_")),
-            }
-        )
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        names = ("left", "right", "feature", "threshold", "missing_left", "value")
-        return {**{n: getattr(self, n) for n in names}, "classifier": np.array(self.classifier)}
-
-    def leaves(self, X: np.ndarray) -> np.ndarray:
-        """The leaf each row ends in. Features are compared as float32, as scikit-learn does."""
-        X = np.ascontiguousarray(X, dtype=np.float32)
-        if len(X) <= SMALL_BATCH:
-            return np.array([self._leaf(row) for row in X.tolist()], dtype=np.intp)
-        if len(self.left) <= SMALL_TREE:
-            return self._leaves_by_node(X)
-        flat, width = X.ravel(), X.shape[1]  # one flat gather per level is cheaper than X[rows, columns]
-        node = np.zeros(len(X), dtype=np.intp)
-        active = np.flatnonzero(self.left[node] != LEAF)
-        while active.size:
-            here = node[active]
-            x = flat[active * width + self.feature[here]].astype(np.float64)
-            go_left = np.where(np.isnan(x), self.missing_left[here], x <= self.threshold[here])
-            node[active] = np.where(go_left, self.left[here], self.right[here])
-            active = active[self.left[node[active]] != LEAF]
-        return node
-
-    def _leaves_by_node(self, X: np.ndarray) -> np.ndarray:
-        """Node by node, the rows that reach it as a mask over all rows: no gathers (3x faster on small trees)."""
-        columns = np.ascontiguousarray(X.T)
-        has_nan = bool(np.isnan(columns).any())
-        leaves = np.empty(len(X), dtype=np.intp)
-        pending = [(0, np.ones(len(X), dtype=bool))]
-        while pending:
-            node, rows = pending.pop()
-            if self.left[node] == LEAF:
-                leaves[rows] = node
-                continue
-            x = columns[self.feature[node]]
-            go_left = x <= self.threshold[node]  # a float64 scalar: compared as float64, as in the walk
-            if has_nan and self.missing_left[node]:
-                go_left |= np.isnan(x)
-            pending.append((self.left[node], rows & go_left))
-            pending.append((self.right[node], rows & ~go_left))
-        return leaves
-
-    def _leaf(self, row: list[float]) -> int:
-        node = 0
-        left, right, feature, threshold, missing_left = self._nodes[0]
-        while left != LEAF:
-            x = row[feature]
-            node = (left if missing_left else right) if x != x else (left if x <= threshold else right)
-            left, right, feature, threshold, missing_left = self._nodes[node]
-        return node
+def fit(params: dict, train: Data, validation: Data | None, job: Job):  # noqa: ARG001 (no early stopping)
+    return build(params, job).fit(train.X, train.y)
 
 
-def save(estimator: Tree, path: Path) -> None:
-    with open(path, "wb") as f:  # a file object: np.savez would add ".npz" to a str path
-        np.savez(f, **estimator.arrays())
+def save(estimator, directory: Path) -> None:
+    skops.io.dump(estimator, directory / ARTIFACT)
 
 
-def load(path: Path, threads: int) -> Tree:  # noqa: ARG001 (prediction is single-threaded)
-    with np.load(path, allow_pickle=False) as arrays:
-        return Tree({name: arrays[name] for name in arrays.files})
+def load(directory: Path, threads: int):  # noqa: ARG001 (the worker's thread limits apply)
+    return skops.io.load(directory / ARTIFACT, trusted=TRUSTED_TYPES)
 
 
-def predict(estimator: Tree, X: np.ndarray) -> np.ndarray:
-    values = estimator.value[estimator.leaves(X)]
-    return np.argmax(values, axis=1) if estimator.classifier else values[:, 0]
+def predict(estimator, X: np.ndarray) -> np.ndarray:
+    return estimator.predict(X)
 
 
-def predict_proba(estimator: Tree, X: np.ndarray) -> np.ndarray:
-    values = estimator.value[estimator.leaves(X)]
-    totals = values.sum(axis=1, keepdims=True)
-    totals[totals == 0] = 1.0
-    return values / totals
+def predict_proba(estimator, X: np.ndarray) -> np.ndarray:
+    return estimator.predict_proba(X)
 
 
 def versions() -> dict[str, str]:
     import sklearn
 
-    return {"scikit-learn": sklearn.__version__, "numpy": np.__version__}
+    return {"scikit-learn": sklearn.__version__, "skops": skops.__version__, "numpy": np.__version__}

@@ -25,6 +25,21 @@ PROJECT = Path(__file__).resolve().parents[1]
 PROGRAM = PROJECT / "decision_trees"
 TEST_DIR = PROJECT / "local_test" / "test_dir"
 sys.path.insert(0, str(PROGRAM))  # the tests also import the program's modules directly
+# One request row of the sample payload: bodies built from it fit whatever model the project trains.
+SAMPLE_ROW = (PROJECT / "local_test" / "payload.csv").read_bytes().splitlines()[0] + b"\n"
+N_FEATURES = len(SAMPLE_ROW.split(b","))
+
+
+def _response_repr(response: requests.Response) -> str:
+    """A failing `assert response.status_code == 200` shows what the server said, not just 400."""
+    try:
+        body = response.content[:500].decode("utf-8", "replace")
+    except (RuntimeError, requests.RequestException):  # a streamed body already consumed
+        body = "(body not available)"
+    return f"<Response [{response.status_code}] {response.headers.get('Content-Type', '')}: {body!r}>"
+
+
+requests.Response.__repr__ = _response_repr
 
 
 def program_env(opt_ml: Path, **extra) -> dict[str, str]:
@@ -51,8 +66,8 @@ def opt_ml(tmp_path: Path) -> Path:
     return root
 
 
-def write_channel(opt_ml: Path, channel: str, labels, features: np.ndarray, files: int = 1) -> None:
-    """CSV files as SageMaker would copy them: label first, no header."""
+def write_channel(opt_ml: Path, channel: str, labels, features: np.ndarray, files: int = 1, header=None) -> None:
+    """CSV files as SageMaker would copy them: label first, and a header line if given."""
     folder = opt_ml / "input" / "data" / channel
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -60,7 +75,8 @@ def write_channel(opt_ml: Path, channel: str, labels, features: np.ndarray, file
     np.savetxt(text, features, delimiter=",", fmt="%.17g")
     rows = [f"{label},{line}" for label, line in zip(labels, text.getvalue().splitlines(), strict=True)]
     for part, chunk in enumerate(np.array_split(np.arange(len(rows)), files)):
-        (folder / f"part-{part}.csv").write_text("\n".join(rows[i] for i in chunk) + "\n")
+        lines = ([header] if header else []) + [rows[i] for i in chunk]
+        (folder / f"part-{part}.csv").write_text("\n".join(lines) + "\n")
 
 
 def classification_data(n: int, d: int, k: int, seed: int = 0, text_labels: bool = True):
@@ -106,7 +122,7 @@ class Server:
         return self.process.wait(timeout)
 
 
-def start_server(opt_ml: Path, log_dir: Path, wait_healthy: bool = True, **env) -> Server:
+def start_server(opt_ml: Path, log_dir: Path, wait_healthy: bool = True, program: Path = PROGRAM, **env) -> Server:
     require("nginx")
     port = free_port()
     env = {"SAGEMAKER_BIND_TO_PORT": port, "SAGEMAKER_MODEL_SERVER_WORKERS": 2, **env}
@@ -115,7 +131,7 @@ def start_server(opt_ml: Path, log_dir: Path, wait_healthy: bool = True, **env) 
     # write at its own offset, over the others' lines.
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
-            [str(PROGRAM / "serve")], env=program_env(opt_ml, **env), stdout=log, stderr=subprocess.STDOUT
+            [str(program / "serve")], env=program_env(opt_ml, **env), stdout=log, stderr=subprocess.STDOUT
         )
     server = Server(f"http://127.0.0.1:{env['SAGEMAKER_BIND_TO_PORT']}", process, log_path)
     deadline = time.monotonic() + 60
@@ -133,6 +149,18 @@ def start_server(opt_ml: Path, log_dir: Path, wait_healthy: bool = True, **env) 
     raise AssertionError(f"serve never became healthy:\n{server.log()}")
 
 
+def load_model(model_dir: Path):
+    """The trained model as `serve` loads it: model.py checked, then model_artifact.load."""
+    from contract import interface, model_artifact
+
+    return model_artifact.load(interface.load_model_code(), model_dir)
+
+
+def is_complete_model(names: list[str]) -> bool:
+    """A committed model folder: model.json plus model.py's files, no staging left."""
+    return "model.json" in names and len(names) > 1 and not any(n.startswith(".staging-") for n in names)
+
+
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory) -> Path:
     """/opt/ml after training on the sample data: the model every serving test uses."""
@@ -140,7 +168,14 @@ def trained(tmp_path_factory) -> Path:
     shutil.copytree(TEST_DIR / "input", root / "input")
     result = run_train(root)
     assert result.returncode == 0, result.stdout + result.stderr
+    (root / "train.log").write_text(result.stdout + result.stderr)
     return root
+
+
+@pytest.fixture(scope="session")
+def trained_log(trained: Path) -> str:
+    """What `train` printed for the sample job."""
+    return (trained / "train.log").read_text()
 
 
 @pytest.fixture(scope="session")
@@ -158,9 +193,7 @@ def sample_rows() -> np.ndarray:
 @pytest.fixture(scope="session")
 def expected(trained: Path, sample_rows: np.ndarray):
     """What the model predicts for the sample payload, computed in this process."""
-    import model_artifact
-
-    return model_artifact.load(trained / "model").predict(sample_rows)
+    return load_model(trained / "model").predict(sample_rows)
 
 
 def docker_answers() -> bool:

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
-from conftest import PROJECT, TEST_DIR, regression_data, write_channel
+from conftest import PROJECT, TEST_DIR, is_complete_model, regression_data, write_channel
 
 pytestmark = pytest.mark.container
 
@@ -82,9 +82,10 @@ import json, sys
 from pathlib import Path
 import numpy as np
 sys.path.insert(0, "/opt/program")
-import model_artifact
+from contract import interface, model_artifact
 rows = np.loadtxt("/tmp/rows.csv", delimiter=",", ndmin=2)
-print(json.dumps(model_artifact.load(Path("/opt/ml/model")).predict(rows).tolist()))
+model = model_artifact.load(interface.load_model_code(), Path("/opt/ml/model"))
+print(json.dumps(model.predict(rows).tolist()))
 """
 
 # Facts about the image's own filesystem, from a container with nothing mounted.
@@ -469,7 +470,7 @@ def test_docker_run_train_writes_the_model_to_the_mounted_dir(trainings):
     run = trainings["sample"]
     assert run.exit_code == 0, run.log
     meta = json.loads((run.opt_ml / "model" / "model.json").read_text())
-    assert {"model.json", meta["artifact"]} <= set(model_files(run.opt_ml))
+    assert is_complete_model(model_files(run.opt_ml)), model_files(run.opt_ml)
     assert not [name for name in model_files(run.opt_ml) if name.startswith(".")]
     assert meta["n_features"] == len(payload_lines()[0].split(","))
     assert not (run.opt_ml / "output" / "failure").exists()

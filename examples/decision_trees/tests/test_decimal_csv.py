@@ -7,8 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import decimal_csv
-import payloads
+from contract import decimal_csv, payloads
 
 
 @pytest.fixture(autouse=True)

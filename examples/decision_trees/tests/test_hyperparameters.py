@@ -1,8 +1,9 @@
 """SageMaker's string hyperparameters, typed by the schema in hyperparameters.json."""
 
 import pytest
+from conftest import PROJECT
 
-import hyperparameters as hp
+from contract import hyperparameters as hp
 
 SCHEMA = {
     "depth": {"type": "int", "default": 3, "min": 1, "max": 10, "help": ""},
@@ -88,3 +89,23 @@ def test_the_shipped_schema_is_complete_and_its_defaults_are_valid():
         if spec["default"] is not None or not spec.get("nullable"):
             assert hp.convert(spec["default"], spec) == spec["default"], name
     assert hp.parse({}, schema) == {name: spec["default"] for name, spec in schema.items()}
+
+
+def test_the_readme_table_is_the_schema():
+    readme = (PROJECT / "README.md").read_text(encoding="utf-8")
+    assert hp.with_readme_table(readme, hp.load_schema()) == readme, "the README's table is stale: run `make readme`"
+
+
+def test_tracked_hyperparameters_know_which_were_read():
+    given = hp.Tracked({"a": 1, "b": 2, "c": 3})
+    assert given["a"] == 1 and given.get("b") == 2
+    assert given.unread() == ["c"]
+    passed = dict(**hp.Tracked({"a": 1, "b": 2}))  # ** unpacking passes every name on
+    assert passed == {"a": 1, "b": 2}
+    through = hp.Tracked({"a": 1, "b": 2})
+    assert {k: v for k, v in through.items()} == {"a": 1, "b": 2} and through.unread() == []
+
+
+def test_every_schema_hyperparameter_reaches_the_model(trained_log):
+    """Each name in hyperparameters.json must be read by model.py's task_of or fit on the sample job."""
+    assert "never reached model.py" not in trained_log, trained_log

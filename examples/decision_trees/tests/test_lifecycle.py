@@ -34,7 +34,7 @@ from aws_fakes import (
 )
 from conftest import PROJECT, TEST_DIR, free_port
 
-import metrics
+from contract import metrics
 
 pytestmark = pytest.mark.container
 

@@ -12,12 +12,12 @@ import time
 import numpy as np
 import pytest
 import requests
-from conftest import PROGRAM, program_env, start_server
+from conftest import N_FEATURES, PROGRAM, SAMPLE_ROW, program_env, start_server
 
-import decimal_csv
-import serving
+from contract import decimal_csv, serving
 
 CSV = {"Content-Type": "text/csv"}
+CELLS = SAMPLE_ROW.strip().split(b",")
 
 
 def post(server, body, headers=None, **kwargs):
@@ -139,20 +139,58 @@ def test_unsupported_types(server, sample_rows, content_type, accept, status):
     assert response.json()["error"]
 
 
+JSON = "application/json"
+JSONLINES = "application/jsonlines"
+
+
+def test_json_lines_in_and_out(server, sample_rows, expected):
+    """Batch transform with SplitType=Line and JSON Lines: one answer line per request line."""
+    body = "\n".join(json.dumps(row) for row in sample_rows.tolist()).encode() + b"\n"
+    response = post(server, body, {"Content-Type": JSONLINES, "Accept": JSONLINES})
+    assert response.status_code == 200, response
+    assert response.headers["Content-Type"].startswith(JSONLINES)
+    lines = [json.loads(line) for line in response.text.split("\n")]
+    assert [line["prediction"] for line in lines] == expected.tolist()
+
+
+def test_json_objects_are_matched_to_the_training_header(server, trained, sample_rows, expected):
+    names = json.loads((trained / "model" / "model.json").read_text())["feature_names"]
+    headers = {"Content-Type": JSON, "Accept": JSON}
+    if names is None:  # sample data without a header: objects are refused, saying why
+        response = post(server, json.dumps({"instances": [{"x": 1.0}]}).encode(), headers)
+        assert response.status_code == 400 and "without a header" in response.json()["error"], response
+        return
+    objects = [dict(reversed(list(zip(names, row, strict=True)))) for row in sample_rows.tolist()]  # any key order
+    response = post(server, json.dumps({"instances": objects}).encode(), headers)
+    assert response.status_code == 200, response
+    assert response.json()["predictions"] == expected.tolist()
+    one = post(server, json.dumps(objects[0]).encode(), headers)
+    assert one.status_code == 200 and one.json()["predictions"] == expected.tolist()[:1], one
+    lines = post(server, "\n".join(json.dumps(o) for o in objects).encode(), {"Content-Type": JSONLINES})
+    assert lines.status_code == 200 and lines.text.split("\n") == [str(v) for v in expected], lines
+    bad = {k: v for k, v in objects[0].items() if k != names[0]} | {"colour": 1.0}
+    refused = post(server, json.dumps({"instances": [objects[0], bad]}).encode(), headers)
+    assert refused.status_code == 400, refused
+    message = refused.json()["error"]
+    assert "row 2" in message and f"missing feature(s) {names[0]}" in message and "unknown feature(s) colour" in message
+
+
 @pytest.mark.parametrize(
     "body, content_type, words",
     [
         (b"", "text/csv", "empty"),
-        (b"5.1,3.5,abc,0.2\n", "text/csv", "abc"),
-        (b"5.1,3.5,1.4,0.2\n5.1,3.5\n", "text/csv", "column"),
-        (b"1,2\n", "text/csv", "features"),
-        (b"f1,f2,f3,f4\n5.1,3.5,1.4,0.2\n", "text/csv", "f1"),
+        (b",".join(CELLS[:-1] + [b"abc"]) + b"\n", "text/csv", "abc"),
+        (SAMPLE_ROW + b",".join(CELLS + [b"1"]) + b"\n", "text/csv", "column"),
+        (b",".join([b"1"] * (N_FEATURES + 1)) + b"\n", "text/csv", "features"),
+        (b",".join(b"f%d" % (i + 1) for i in range(N_FEATURES)) + b"\n" + SAMPLE_ROW, "text/csv", "f1"),
         (b"\xff\xfe\x00garbage", "text/csv", "utf-8"),
         (b"{not json", "application/json", "JSON"),
         (b'{"rows": [[1,2,3,4]]}', "application/json", "instances"),
         (b'[["a","b","c","d"]]', "application/json", "number"),
         (b"[[1,2,3,4],[1,2]]", "application/json", "lengths"),
         (b"not an npy file", "application/x-npy", "npy"),
+        (b"[1, 2]\n{not json\n", "application/jsonlines", "line 2"),
+        (b'[["1", "2"]]', "application/json", "number"),
     ],
 )
 def test_malformed_bodies_get_400_with_a_message_and_the_worker_survives(server, body, content_type, words):
@@ -171,12 +209,12 @@ def test_npy_of_the_wrong_dtype_or_rank(server):
 
 
 def test_a_6_mb_body_is_accepted(server):
-    row = b"5.1,3.5,1.4,0.2\n"
-    body = row * (6_291_456 // len(row))
-    assert len(body) == 6_291_456
+    rows = 6_291_456 // len(SAMPLE_ROW)
+    body = SAMPLE_ROW * rows
+    body += b"\n" * (6_291_456 - len(body))  # blank lines are not rows: exactly 6 MB
     response = post(server, body)
-    assert response.status_code == 200
-    assert len(response.text.split("\n")) == 6_291_456 // len(row)
+    assert response.status_code == 200, response
+    assert len(response.text.split("\n")) == rows
 
 
 def test_a_big_csv_batch_is_answered_as_the_same_rows_in_json(server, sample_rows):
@@ -201,7 +239,7 @@ def json_rows(text: str) -> list[list[float]]:
 
 
 def test_a_body_over_100_mb_gets_413(server):
-    body = b"5.1,3.5,1.4,0.2\n" * (101 * 1024 * 1024 // 16)
+    body = SAMPLE_ROW * (101 * 1024 * 1024 // len(SAMPLE_ROW) + 1)
     try:
         response = post(server, body)
     except requests.ConnectionError:
@@ -307,7 +345,7 @@ def test_the_port_defaults_to_8080_and_follows_sagemaker_bind_to_port(monkeypatc
 
 def test_sigterm_drains_in_flight_requests_and_exits_cleanly(trained, tmp_path):
     server = start_server(trained, tmp_path)
-    body = b"5.1,3.5,1.4,0.2\n" * 2_000_000  # a 32 MB batch: long enough to be in flight
+    body = SAMPLE_ROW * (32_000_000 // len(SAMPLE_ROW))  # a 32 MB batch: long enough to be in flight
     result = {}
 
     def call():
@@ -354,11 +392,12 @@ def test_a_bad_model_gives_a_failing_ping_not_a_crash(trained, tmp_path, damage)
     opt_ml = tmp_path / "opt_ml"
     shutil.copytree(trained / "model", opt_ml / "model")
     meta = json.loads((opt_ml / "model" / "model.json").read_text())
-    artifact = opt_ml / "model" / meta["artifact"]
     if damage == "missing":
         (opt_ml / "model" / "model.json").unlink()
     elif damage == "truncated":
-        artifact.write_bytes(artifact.read_bytes()[:100])
+        for artifact in (opt_ml / "model").iterdir():  # every file model.py's save wrote
+            if artifact.name != "model.json":
+                artifact.write_bytes(artifact.read_bytes()[:100])
     else:
         (opt_ml / "model" / "model.json").write_text(json.dumps(dict(meta, framework="something-else")))
     server = start_server(opt_ml, tmp_path, wait_healthy=False)
@@ -366,7 +405,7 @@ def test_a_bad_model_gives_a_failing_ping_not_a_crash(trained, tmp_path, damage)
         response = requests.get(server.url + "/ping", timeout=2)
         assert response.status_code == 503
         assert response.json()["error"]
-        assert post(server, b"1,2,3,4\n").status_code == 503
+        assert post(server, SAMPLE_ROW).status_code == 503
         assert server.process.poll() is None
         assert "model not loaded" in server.log()
     finally:

@@ -1,8 +1,9 @@
-"""Request and response bodies: text/csv, application/json and application/x-npy.
+"""Request and response bodies: text/csv, application/json, application/jsonlines, application/x-npy.
 
 Requests decode to one float64 matrix, a row per record (no pandas round trip): CSV of
 plain decimals by a vectorised reader (decimal_csv.py), any other CSV by numpy's C reader.
-Responses hold one prediction per input row, in input order.
+JSON rows are lists of numbers, or objects keyed by the feature names of the training
+data's header. Responses hold one prediction per input row, in input order.
 """
 
 import io
@@ -11,27 +12,32 @@ import re
 
 import numpy as np
 
-import decimal_csv
+from contract import decimal_csv
 
 CSV, JSON, NPY = "text/csv", "application/json", "application/x-npy"
+JSONLINES = "application/jsonlines"  # one JSON row per line: batch transform's SplitType=Line
 # Models compute in float32: from this magnitude on, a value rounds to infinity there.
 FLOAT32_LIMIT = 2.0**128 * (1 - 2.0**-25)
 # An empty CSV cell is a missing value (pandas writes NaN that way): it reads as nan.
 # (Blank lines are not rows: numpy skips them.)
 QUOTED_CHARACTERS = np.array([ord(c) for c in ',"\r\n'], dtype=np.uint32)
 EMPTY_CELL = re.compile(r"(?<=,)(?=,|\r?$)|^(?=,)", re.MULTILINE)
-CONTENT_TYPES = (CSV, JSON, NPY)
+CONTENT_TYPES = (CSV, JSON, JSONLINES, NPY)
 # Charsets in which plain decimals are the same bytes as in ASCII.
 ASCII_SUPERSETS = ("utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin-1", "latin1")
-ACCEPT_TYPES = (CSV, JSON, NPY)
+ACCEPT_TYPES = (CSV, JSON, JSONLINES, NPY)
 
 
 class PayloadError(ValueError):
     """The body cannot be read as the Content-Type says: answered with 400 and this message."""
 
 
-def decode(body: bytes, content_type: str, charset: str | None = None) -> np.ndarray:
-    """The request body as a 2-D float64 matrix; content_type is one of CONTENT_TYPES."""
+def decode(
+    body: bytes, content_type: str, charset: str | None = None, names: tuple[str, ...] | None = None
+) -> np.ndarray:
+    """The request body as a 2-D float64 matrix; content_type is one of CONTENT_TYPES.
+
+    names: the model's feature names (from the training header), for JSON objects."""
     if not body.strip():
         raise PayloadError("the request body is empty; send at least one row of features")
     if content_type == NPY:
@@ -47,7 +53,12 @@ def decode(body: bytes, content_type: str, charset: str | None = None) -> np.nda
             text = body.decode(charset or "utf-8")
         except (UnicodeDecodeError, LookupError) as exc:
             raise PayloadError(f"the body is not valid {charset or 'utf-8'} text: {exc}") from None
-        rows = _csv(text) if content_type == CSV else _json(text)
+        if content_type == CSV:
+            rows = _csv(text)
+        elif content_type == JSON:
+            rows = _json(text, names)
+        else:
+            rows = _jsonlines(text, names)
     if rows.ndim != 2 or rows.shape[0] == 0 or rows.shape[1] == 0:
         raise PayloadError("the body holds no rows of features")
     too_big = np.abs(rows) >= FLOAT32_LIMIT  # NaN compares False: it stays, meaning "missing"
@@ -76,26 +87,70 @@ def _csv(text: str) -> np.ndarray:
         raise PayloadError(f"malformed CSV: {exc}".rstrip(".") + " (rows are numbers, no header)") from None
 
 
-def _json(text: str) -> np.ndarray:
+def _json(text: str, names: tuple[str, ...] | None) -> np.ndarray:
     try:
         value = json.loads(text)
     except ValueError as exc:
         raise PayloadError(f"malformed JSON: {exc}") from None
     if isinstance(value, dict):
-        if "instances" not in value:
-            raise PayloadError('a JSON object needs an "instances" key holding a list of rows')
-        value = value["instances"]
+        if "instances" in value:
+            value = value["instances"]
+        elif names is not None and not any(isinstance(v, list | dict) for v in value.values()):
+            value = [value]  # one row as an object of named features
+        else:
+            raise PayloadError(
+                'a JSON object needs an "instances" key holding a list of rows'
+                + (", or is one row of named features" if names else "")
+            )
     if not isinstance(value, list) or not value:
         raise PayloadError('JSON must be a list of rows, one row, or {"instances": [rows]}')
-    if not isinstance(value[0], list):
+    if not isinstance(value[0], list | dict):
         value = [value]  # a single row
-    if any(not isinstance(row, list) for row in value):
-        raise PayloadError("every JSON row must be a list of numbers")
-    if any(not isinstance(cell, (int, float)) or isinstance(cell, bool) for row in value for cell in row):
-        raise PayloadError("every JSON feature must be a number")
-    if len({len(row) for row in value}) > 1:
+    return _rows([_row(row, names, f"row {i + 1}") for i, row in enumerate(value)])
+
+
+def _jsonlines(text: str, names: tuple[str, ...] | None) -> np.ndarray:
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise PayloadError(f"line {number} is not JSON: {exc}") from None
+        rows.append(_row(row, names, f"line {number}"))
+    if not rows:
+        raise PayloadError("the body holds no rows of features")
+    return _rows(rows)
+
+
+def _row(row, names: tuple[str, ...] | None, where: str) -> list:
+    """One JSON row as a list of numbers (None is a missing value): a list, or an object of named features."""
+    if isinstance(row, dict):
+        if names is None:
+            raise PayloadError(
+                f"{where} is a JSON object, but this model was trained on CSV without a header, so its features "
+                "have no names; send each row as a list of numbers"
+            )
+        missing = [n for n in names if n not in row]
+        unknown = sorted(set(row) - set(names))
+        if missing or unknown:
+            problems = ([f"missing feature(s) {', '.join(missing)}"] if missing else []) + (
+                [f"unknown feature(s) {', '.join(unknown)}"] if unknown else []
+            )
+            raise PayloadError(f"{where}: {'; '.join(problems)}; the model's features are {', '.join(names)}")
+        row = [row[n] for n in names]
+    if not isinstance(row, list):
+        raise PayloadError(f"{where}: every JSON row must be a list of numbers or an object of named features")
+    if any(cell is not None and (not isinstance(cell, int | float) or isinstance(cell, bool)) for cell in row):
+        raise PayloadError(f"{where}: every JSON feature must be a number (or null for a missing value)")
+    return row
+
+
+def _rows(rows: list[list]) -> np.ndarray:
+    if len({len(row) for row in rows}) > 1:
         raise PayloadError("JSON rows have different lengths")
-    return np.asarray(value, dtype=np.float64)
+    return np.asarray(rows, dtype=np.float64)  # None becomes nan
 
 
 def _npy(body: bytes) -> np.ndarray:
@@ -130,6 +185,12 @@ def encode(
             cells = [",".join(row) for row in zip(*columns, strict=True)]
         # No trailing newline: batch transform adds one after each response itself.
         return "\n".join(cells).encode()
+    if accept == JSONLINES:  # one object per row; no trailing newline (see CSV)
+        lines = [{"prediction": v} for v in predictions.tolist()]
+        if probabilities is not None:
+            for line, row in zip(lines, probabilities.tolist(), strict=True):
+                line["probabilities"] = row
+        return "\n".join(json.dumps(line, separators=(",", ":")) for line in lines).encode()
     if accept == JSON:
         out = {"predictions": predictions.tolist()}
         if probabilities is not None:

@@ -1,17 +1,16 @@
 """Hyperparameters: SageMaker hands every value over as a string; one schema types them.
 
-The schema (hyperparameters.json beside this file) declares each name with its type,
+The schema (hyperparameters.json beside model.py, yours to edit) declares each name with its type,
 default, allowed range and meaning. The same file renders the table in the README, so
 the documentation cannot drift from what `train` accepts.
 """
 
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SCHEMA_FILE = Path(__file__).with_name("hyperparameters.json")
+SCHEMA_FILE = Path(__file__).parents[1] / "hyperparameters.json"  # beside model.py: yours to edit
 TYPES = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}
 TRUE, FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
 NULLS = {"none", "null", ""}
@@ -117,74 +116,73 @@ def describe_range(spec: dict[str, Any]) -> str:
     return allowed + (", or none" if spec.get("nullable") else "")
 
 
-@dataclass(frozen=True)
-class Choices:
-    """A boosting library's objectives and metrics as tables, and the checks of a choice among them.
+class Tracked(dict):
+    """The typed hyperparameters as model.py receives them, remembering which ones it read.
 
-    objectives: name -> (task, the metric that `auto` picks for it); metrics: kind (binary,
-    multiclass, regression) -> the metrics that fit it; metric_objective: metrics that are one
-    objective's likelihood; label_domain: objective or metric -> (test of the labels, in words);
-    auto: kind -> the objective that `auto` picks; metric_key: the hyperparameter naming the metric.
-    """
+    A name added to the schema but never passed on to the model is typed, logged and saved,
+    yet changes nothing: `train` names such hyperparameters after fitting."""
 
-    objectives: dict[str, tuple[str, str]]
-    metrics: dict[str, tuple[str, ...]]
-    metric_objective: dict[str, str]
-    label_domain: dict[str, tuple[Any, str]]
-    auto: dict[str, str]
-    metric_key: str
+    def __init__(self, values: dict[str, Any]):
+        super().__init__(values)
+        self.read: set[str] = set()
 
-    def kind(self, objective: str) -> str:
-        """binary, multiclass or regression: the shape of the objective's output."""
-        return next((k for k in ("binary", "multiclass") if self.auto[k] == objective), "regression")
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
 
-    def objective(self, params: dict, task: str, n_classes: int) -> str:
-        objective, binary, multiclass = params["objective"], self.auto["binary"], self.auto["multiclass"]
-        if params["num_class"] is not None and params["num_class"] != n_classes:
-            raise HyperparameterError(
-                f"hyperparameter num_class={params['num_class']}, but the training labels have {n_classes} "
-                "classes; remove num_class (it is counted from the labels) or fix the labels"
-            )
-        if objective == "auto":
-            if task == "regression":
-                return self.auto["regression"]
-            return binary if n_classes == 2 else multiclass
-        if self.objectives[objective][0] != task:  # the shared code decided the task from the labels
-            raise HyperparameterError(
-                f"hyperparameter objective={objective} is for {self.objectives[objective][0]}, but the task is {task}"
-            )
-        if objective == binary and n_classes != 2:
-            raise HyperparameterError(
-                f"hyperparameter objective={binary} needs exactly 2 classes, the training labels have "
-                f"{n_classes}; use objective={multiclass} (or auto)"
-            )
-        return objective
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
 
-    def metric(self, params: dict, objective: str) -> str:
-        key, metric, kind = self.metric_key, params[self.metric_key], self.kind(objective)
-        if metric == "auto":
-            return self.objectives[objective][1]
-        if metric not in self.metrics[kind]:
-            raise HyperparameterError(
-                f"hyperparameter {key}={metric} does not fit objective {objective}; "
-                f"use one of {', '.join(self.metrics[kind])} (or auto)"
-            )
-        if self.metric_objective.get(metric, objective) != objective:
-            raise HyperparameterError(
-                f"hyperparameter {key}={metric} needs objective={self.metric_objective[metric]}, "
-                f"not {objective}; use {' or '.join(self.metrics['regression'][:2])} (or auto)"
-            )
-        return metric
+    def _all(self):
+        self.read.update(super().keys())
 
-    def check_labels(self, name: str, y, channel: str) -> None:
-        """The labels (a numpy array) fit objective or metric `name`."""
-        if name not in self.label_domain:
-            return
-        allowed, words = self.label_domain[name]
-        bad = y[~allowed(y)]
-        if len(bad):
-            key = "objective" if name in self.objectives else self.metric_key
-            raise HyperparameterError(
-                f"hyperparameter {key}={name} needs labels {words}, but {channel} has {len(bad)} "
-                f"that are not (e.g. {bad[0]:g}); use another {key}"
-            )
+    def items(self):
+        self._all()
+        return super().items()
+
+    def values(self):
+        self._all()
+        return super().values()
+
+    def keys(self):
+        self._all()
+        return super().keys()
+
+    def __iter__(self):
+        self._all()
+        return super().__iter__()
+
+    def copy(self) -> dict[str, Any]:
+        self._all()
+        return dict(super().items())
+
+    def unread(self) -> list[str]:
+        return sorted(set(super().keys()) - self.read)
+
+
+# The README's table of hyperparameters sits between these lines; `make readme` rewrites it
+# from the schema (and a test keeps the two in sync), so it never goes stale.
+README_START = "<!-- hyperparameters: written by `make readme` from hyperparameters.json -->"
+README_END = "<!-- end of hyperparameters -->"
+
+
+def readme_table(schema: dict[str, dict[str, Any]]) -> str:
+    """The schema as a Markdown table: name, type, default, allowed values, meaning."""
+    rows = ["| name | type | default | allowed | meaning |", "|---|---|---|---|---|"]
+    for name, spec in schema.items():
+        default = "none" if spec["default"] is None else json.dumps(spec["default"]).strip('"')
+        rows.append(f"| `{name}` | {spec['type']} | `{default}` | {describe_range(spec)} | {spec['help']} |")
+    return "\n".join(rows)
+
+
+def with_readme_table(readme: str, schema: dict[str, dict[str, Any]]) -> str:
+    start, end = readme.index(README_START) + len(README_START), readme.index(README_END)
+    return readme[:start] + "\n" + readme_table(schema) + "\n" + readme[end:]
+
+
+if __name__ == "__main__":  # make readme: python contract/hyperparameters.py README.md
+    import sys
+
+    readme_path = Path(sys.argv[1])
+    readme_path.write_text(with_readme_table(readme_path.read_text(encoding="utf-8"), load_schema()), encoding="utf-8")

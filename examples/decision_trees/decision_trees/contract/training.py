@@ -5,6 +5,10 @@ CSV of the `training` channel is read, and `validation` when given; the model la
 /opt/ml/model only once complete. Any failure exits non-zero with a reason of at most
 1024 characters in /opt/ml/output/failure (SageMaker's FailureReason) and the traceback
 on stderr. SIGTERM (StopTrainingJob, MaxRuntime) ends the job at once, leaving no model.
+
+model.py is imported once, here, checked against contract/interface.py, and passed down.
+
+Part of the contract: not meant to be edited (your code goes in model.py).
 """
 
 import json
@@ -15,15 +19,14 @@ import threading
 import time
 import traceback
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
-import dataset
-import hyperparameters
-import metrics
-import model_artifact
-from cluster import Cluster, PeerError, SingleHost, one_host_trains, single_host
-from paths import Paths
+from contract import dataset, hyperparameters, interface, metrics, model_artifact
+from contract.cluster import Cluster, PeerError, SingleHost, one_host_trains, single_host
+from contract.interface import Data, Job
+from contract.paths import Paths
 
 FAILURE_LIMIT = 1024  # characters of /opt/ml/output/failure that SageMaker keeps
 MAX_AUTO_CLASSES = 20  # integer labels with more distinct values than this mean regression
@@ -37,7 +40,15 @@ class TrainingError(ValueError):
 
 
 # Errors whose message already says what went wrong and what to do.
-EXPLAINED = (TrainingError, dataset.DataError, hyperparameters.HyperparameterError, PeerError)
+EXPLAINED = (
+    TrainingError,
+    dataset.DataError,
+    hyperparameters.HyperparameterError,
+    PeerError,
+    interface.InterfaceError,
+    model_artifact.SaveError,
+)
+PROBE_ROWS = 64  # training rows the reloaded model must predict as the trained one does
 finished = threading.Event()  # set once the job's work is done: a late SIGTERM then exits 0
 
 
@@ -46,7 +57,7 @@ def main() -> int:
     _stop_on_signals(paths)
     try:
         paths.failure.unlink(missing_ok=True)
-        train(paths)
+        train(paths, interface.load_model_code())
         finished.set()
     except Exception as exc:
         traceback.print_exc()
@@ -56,72 +67,75 @@ def main() -> int:
     return 0
 
 
-def train(paths: Paths) -> None:
+def train(paths: Paths, code: ModuleType) -> None:
+    """code: model.py, checked (interface.load_model_code)."""
     started = time.monotonic()
     config = read_config(paths)
     params = hyperparameters.parse(config["hyperparameters"], hyperparameters.load_schema())
     print("hyperparameters: " + json.dumps(params, sort_keys=True), flush=True)
     cluster = Cluster.from_resourceconfig(config["resources"])
     if cluster.world == 1:
-        train_on(paths, config, params, cluster, cluster_group=single_host(), framework=None)
+        train_on(paths, config, params, cluster, single_host(), code)
+    elif hasattr(code, "join"):
+        print(f"{cluster.current}: host {cluster.rank + 1} of {cluster.world}, training one model together")
+        train_on(paths, config, params, cluster, code.join(cluster), code)
     else:
-        import model as framework
-
-        if hasattr(framework, "join"):
-            print(f"{cluster.current}: host {cluster.rank + 1} of {cluster.world}, training one model together")
-            train_on(paths, config, params, cluster, framework.join(cluster), framework)
-        else:
-            print(
-                f"{cluster.current}: {framework.FRAMEWORK} trains on one host: {cluster.hosts[0]} trains and "
-                "writes the model, the other hosts wait for it. Use instance_count=1.",
-                flush=True,
-            )
-            with one_host_trains(cluster) as trains:
-                if trains:
-                    train_on(paths, config, params, cluster, single_host(), framework)
+        print(
+            f"{cluster.current}: {interface.constant(code, 'FRAMEWORK')} trains on one host: {cluster.hosts[0]} "
+            "trains and writes the model, the other hosts wait for it. Use instance_count=1.",
+            flush=True,
+        )
+        with one_host_trains(cluster) as trains:
+            if trains:
+                train_on(paths, config, params, cluster, single_host(), code)
     print(f"done in {time.monotonic() - started:.1f} s", flush=True)
 
 
-def train_on(paths: Paths, config: dict, params: dict, cluster: Cluster, cluster_group, framework) -> None:
+def train_on(paths: Paths, config: dict, params: dict, cluster: Cluster, cluster_group, code: ModuleType) -> None:
     with cluster_group as group:
         train_table = read_share(paths, config, "training", group)
         valid_table = None
         if "validation" in config["channels"] or paths.channel("validation").is_dir():
             valid_table = read_share(paths, config, "validation", group)
-        widths = group.union([str(t.features.shape[1]) for t in (train_table, valid_table) if t is not None])
+        tables = [t for t in (train_table, valid_table) if t is not None]
+        widths = group.union([str(t.features.shape[1]) for t in tables])
         if len(widths) > 1:
             raise TrainingError(
                 f"the data has {' and '.join(widths)} feature columns in different files or hosts; "
                 "every file of every channel needs the same columns"
             )
-
-        if framework is None:
-            import model as framework  # only now: bad hyperparameters or data fail without loading the library
+        headers = group.union([",".join(t.feature_names) if t.feature_names else "(none)" for t in tables])
+        if len(headers) > 1:
+            raise TrainingError(
+                f"the channels or hosts have different headers ({'; '.join(headers)}); every file of every "
+                "channel needs the same header, or none"
+            )
 
         if len(train_table.labels) < MIN_ROWS:
             raise TrainingError(
                 f"training has {len(train_table.labels)} row(s) here; at least {MIN_ROWS} are needed to fit a model"
             )
-        task = framework.task_of(params) or infer_task(train_table.labels, group)
+        given = hyperparameters.Tracked(params)  # what model.py reads of them, for the check below
+        task = (code.task_of(given) if hasattr(code, "task_of") else None) or infer_task(train_table.labels, group)
         classes, y = encode_labels(task, train_table.labels, "training", group=group)
         y_valid = None
         if valid_table is not None:
             _, y_valid = encode_labels(task, valid_table.labels, "validation", classes, group)
         print(f"task: {task}" + (f", classes: {', '.join(classes)}" if classes is not None else ""), flush=True)
 
-        estimator = framework.fit(
-            params,
-            task=task,
-            n_classes=0 if classes is None else len(classes),
-            X=train_table.features,
-            y=y,
-            X_valid=None if valid_table is None else valid_table.features,
-            y_valid=y_valid,
-            threads=cpu_count(),
+        job = Job(task=task, n_classes=0 if classes is None else len(classes), threads=cpu_count())
+        names = train_table.feature_names
+        validation = None if valid_table is None else Data(valid_table.features, y_valid, names)
+        estimator = code.fit(given, Data(train_table.features, y, names), validation, job)
+    if given.unread():
+        print(
+            f"warning: hyperparameter(s) {', '.join(given.unread())} never reached model.py (task_of and fit did "
+            "not read them): pass them to your model, or remove them from hyperparameters.json",
+            flush=True,
         )
-    report_metrics(task, estimator, "train", train_table.features, y)
+    report_metrics(code, task, estimator, "train", train_table.features, y)
     if valid_table is not None:
-        report_metrics(task, estimator, "validation", valid_table.features, y_valid)
+        report_metrics(code, task, estimator, "validation", valid_table.features, y_valid)
     if not cluster.leader:
         print(f"{cluster.current}: {cluster.hosts[0]} writes the model", flush=True)
         return
@@ -129,10 +143,12 @@ def train_on(paths: Paths, config: dict, params: dict, cluster: Cluster, cluster
         "task": task,
         "classes": None if classes is None else [str(c) for c in classes],
         "n_features": int(train_table.features.shape[1]),
+        "feature_names": None if train_table.feature_names is None else list(train_table.feature_names),
         "hyperparameters": params,
-        "versions": framework.versions(),
+        "versions": code.versions() if hasattr(code, "versions") else {},
     }
-    names = model_artifact.save(paths.model, estimator, meta)
+    probe = train_table.features[:PROBE_ROWS]
+    names = model_artifact.save(code, paths.model, estimator, meta, probe, job.threads)
     print(f"model saved to {paths.model}: {', '.join(names)}", flush=True)
 
 
@@ -145,6 +161,7 @@ def read_share(paths: Paths, config: dict, channel: str, group) -> dataset.Table
     table = dataset.read_channel(channel, paths.channel(channel), part)
     print(
         f"{channel}: {len(table.labels)} rows, {table.features.shape[1]} features, {len(table.files)} file(s)"
+        + (f", header {','.join(table.feature_names)}" if table.feature_names else "")
         + (f" (share {group.rank + 1} of {group.world})" if group.world > 1 else ""),
         flush=True,
     )
@@ -240,10 +257,8 @@ def _canonical(value: float) -> str:
     return str(int(value)) if value == int(value) else repr(float(value))
 
 
-def report_metrics(task: str, estimator, channel: str, features: np.ndarray, truth: np.ndarray) -> None:
-    import model as framework
-
-    predicted = framework.predict(estimator, features)
+def report_metrics(code: ModuleType, task: str, estimator, channel: str, features: np.ndarray, truth: np.ndarray):
+    predicted = np.asarray(code.predict(estimator, features))
     for name, value in metrics.final(task, truth, predicted).items():
         metrics.emit(channel, name, value)
 

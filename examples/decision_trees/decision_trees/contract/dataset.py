@@ -1,4 +1,8 @@
-"""Training data: every CSV file of a channel, label in the first column, no header.
+"""Training data: every CSV file of a channel, label in the first column, with or without a header.
+
+A header (a first line whose feature cells are not numbers, above lines whose cells are)
+names the features; the names are kept in model.json, so requests can send JSON objects
+keyed by them. Every file of every channel must then have the same header.
 
 SageMaker copies a channel's S3 objects into /opt/ml/input/data/<channel>/ (File mode)
 or mounts them read-only (FastFile). Files that are not CSV (a manifest, _SUCCESS,
@@ -13,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-import payloads
-from cluster import share
+from contract import payloads
+from contract.cluster import share
 
 CSV_SUFFIXES = (".csv", ".csv.gz")
 
@@ -28,6 +32,7 @@ class Table:
     labels: np.ndarray  # the first column, as text
     features: np.ndarray  # float64, one row per record
     files: list[Path]
+    feature_names: tuple[str, ...] | None = None  # from the files' header, if they have one
 
 
 def channel_files(directory: Path) -> list[Path]:
@@ -61,25 +66,35 @@ def read_channel(name: str, directory: Path, part: tuple[int, int] | None = None
             files = files[share(len(files), *part)]  # whole files: no file is read twice
         else:
             rows_part = part  # fewer files than hosts: every host reads all, keeps its rows
-    labels, features, width = [], [], None
-    for path in files:
-        file_labels, file_features = read_file(path)
+    labels, features, width, names = [], [], None, None
+    for index, path in enumerate(files):
+        file_labels, file_features, file_names = read_file(path)
         if width is not None and file_features.shape[1] != width:
             raise DataError(
                 f"{path.name} has {file_features.shape[1]} feature columns but "
                 f"{files[0].name} has {width}; every file of channel '{name}' needs the same columns."
             )
-        width = file_features.shape[1]
+        if index and file_names != names:
+            raise DataError(
+                f"{path.name} has {_header_words(file_names)} but {files[0].name} has {_header_words(names)}; "
+                f"every file of channel '{name}' needs the same header (or none)."
+            )
+        width, names = file_features.shape[1], file_names
         labels.append(file_labels)
         features.append(file_features)
-    table = Table(np.concatenate(labels), np.concatenate(features), files)
+    table = Table(np.concatenate(labels), np.concatenate(features), files, names)
     if rows_part is not None:
         rows = share(len(table.labels), *rows_part)
-        table = Table(table.labels[rows], table.features[rows], files)
+        table = Table(table.labels[rows], table.features[rows], files, names)
     return table
 
 
-def read_file(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def _header_words(names: tuple[str, ...] | None) -> str:
+    return "no header" if names is None else "the header " + ",".join(names)
+
+
+def read_file(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...] | None]:
+    """(labels, features, feature names from the header or None)."""
     try:
         with _open_text(path) as f:
             text = f.read()
@@ -91,6 +106,14 @@ def read_file(path: Path) -> tuple[np.ndarray, np.ndarray]:
     columns = len(rows[0]) if rows else 0
     if columns < 2:
         raise DataError(f"{path.name} has a single column; put the label first and at least one feature after it.")
+    names = None
+    if _is_header(rows):
+        names = tuple(cell.strip() for cell in rows[0][1:])
+        if any(not n for n in names) or len(set(names)) != len(names):
+            raise DataError(f"{path.name}: the header's feature names must be distinct and not empty: {rows[0]}")
+        start = len(text) - len(text.lstrip())
+        end = text.find("\n", start)
+        text = "" if end < 0 else text[end + 1 :]  # the lines after the header
     options = {"delimiter": ",", "quotechar": '"', "comments": None, "ndmin": 2}
     try:
         with warnings.catch_warnings():
@@ -99,9 +122,11 @@ def read_file(path: Path) -> tuple[np.ndarray, np.ndarray]:
             text = payloads.fill_empty_cells(text)  # an empty feature is a missing value (nan)
             features = np.loadtxt(io.StringIO(text), dtype=np.float64, usecols=range(1, columns), **options)
     except (ValueError, UserWarning) as exc:
-        hint = _header_hint(rows)
         reason = str(exc).rstrip(".")
-        raise DataError(f"{path.name}: {reason}.{hint} Features must be numbers; the label comes first.") from exc
+        raise DataError(
+            f"{path.name}: {reason}. Features must be numbers, the label comes first, and a header (if any) is "
+            "the first line only."
+        ) from exc
     too_big = np.abs(features) >= payloads.FLOAT32_LIMIT  # the libraries compute in float32
     if too_big.any():
         row, column = (int(i) + 1 for i in np.argwhere(too_big)[0])
@@ -113,19 +138,17 @@ def read_file(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if np.any(labels == ""):
         row = int(np.argmax(labels == "")) + 1
         raise DataError(f"{path.name}: row {row} has an empty label (first column).")
-    return labels, features
+    return labels, features, names
 
 
-def _header_hint(rows: list[list[str]]) -> str:
-    """If the first row is not numeric but the second is, the file probably has a header."""
-    if len(rows) == 2 and not _numeric(rows[0][1:]) and _numeric(rows[1][1:]):
-        return " The first line looks like a header: remove it (the files must have no header)."
-    return ""
+def _is_header(rows: list[list[str]]) -> bool:
+    """A first row whose feature cells are not all numbers, above a row whose cells are."""
+    return len(rows) == 2 and not _numeric(rows[0][1:]) and _numeric(rows[1][1:])
 
 
 def _numeric(cells: list[str]) -> bool:
     try:
-        [float(c) for c in cells]
+        [float(c) for c in cells if c.strip()]  # an empty cell is a missing value
     except ValueError:
         return False
     return True

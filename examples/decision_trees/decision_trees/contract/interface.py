@@ -1,0 +1,154 @@
+"""The seam between the SageMaker contract and your model: what model.py provides, declared once.
+
+The contract (this package) reads /opt/ml, types hyperparameters, maps labels to class codes,
+serves HTTP and handles every failure; model.py only fits, saves, loads and predicts. `train`
+and `serve` load model.py once through `load_model_code()`, which checks it against
+`ModelCode` below, so a missing or misnamed function stops the program at once with one
+sentence naming it, not with an AttributeError in the middle of a job or a request.
+
+Part of the contract: not meant to be edited (your code goes in model.py).
+"""
+
+import difflib
+import importlib
+import inspect
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Protocol
+
+import numpy as np
+
+MODULE = "model"  # model.py beside train and serve
+
+
+@dataclass(frozen=True)
+class Data:
+    """One channel's rows, as `fit` receives them."""
+
+    X: np.ndarray  # float64 features, one row per record; NaN marks a missing value
+    y: np.ndarray  # class codes 0..k-1 (classification) or float targets (regression)
+    feature_names: tuple[str, ...] | None = None  # the CSV header's names of X's columns, if it had one
+
+
+@dataclass(frozen=True)
+class Job:
+    """What the contract decided about this training job."""
+
+    task: str  # "classification" or "regression"
+    n_classes: int  # 0 for regression
+    threads: int  # cores this host may use
+
+
+class ModelCode(Protocol):
+    """What model.py must define (required) and may define (optional, with the default used without it)."""
+
+    def fit(self, params: dict[str, Any], train: Data, validation: Data | None, job: Job) -> Any:
+        """Required. Train and return a model. `params` are the schema's typed hyperparameters
+        (hyperparameters.json), every one of them: pass each to your library. Raise ValueError with
+        a sentence for a bad combination: it becomes the job's FailureReason."""
+
+    def save(self, model: Any, directory: Path) -> None:
+        """Required. Write the model's files into `directory` (any names but model.json). Use a
+        format that does not run code when loaded (no pickle)."""
+
+    def load(self, directory: Path, threads: int) -> Any:
+        """Required. Read back what `save` wrote; `threads` is the worker's share of the cores."""
+
+    def predict(self, model: Any, X: np.ndarray) -> np.ndarray:
+        """Required. One output per row of X: class codes 0..k-1, or float values for regression."""
+
+    def predict_proba(self, model: Any, X: np.ndarray) -> np.ndarray:
+        """Optional (classification). An (n_rows, n_classes) array of probabilities; without it a
+        request for probabilities gets 400."""
+
+    def task_of(self, params: dict[str, Any]) -> str | None:
+        """Optional. "classification" or "regression" when the hyperparameters decide it; None (the
+        default) lets the contract infer it from the labels."""
+
+    def versions(self) -> dict[str, str]:
+        """Optional. Library versions to record in model.json (default: none)."""
+
+    def input_fn(self, body: bytes, content_type: str) -> Any:
+        """Optional, with INPUT_TYPES. Decode a request whose Content-Type is in INPUT_TYPES into
+        what predict takes, one item per row (e.g. raw text lines). Raise ValueError with a sentence
+        for a bad body: it is answered 400. The contract keeps the size limits and error bodies."""
+
+    def output_fn(self, predictions: np.ndarray, probabilities: np.ndarray | None, accept: str) -> bytes:
+        """Optional, with OUTPUT_TYPES. Encode the answers (your labels or values, one per row; the
+        probabilities when the request asked) for an Accept type in OUTPUT_TYPES."""
+
+    def join(self, cluster: Any) -> AbstractContextManager[Any]:
+        """Optional. Train one model across the job's hosts (see contract/cluster.py); without it,
+        algo-1 trains and the other hosts wait."""
+
+
+# Plain values model.py may also set, with their defaults.
+CONSTANTS: dict[str, Any] = {
+    "FRAMEWORK": "custom",  # recorded in model.json; `serve` refuses a model of another framework
+    "ITERATION_METRICS": (),  # per-iteration validation metric names, for MetricDefinitions
+    "INPUT_TYPES": (),  # request Content-Types that input_fn decodes (before the built-in ones)
+    "OUTPUT_TYPES": (),  # Accept types that output_fn encodes (before the built-in ones)
+}
+HOOKS = {"INPUT_TYPES": "input_fn", "OUTPUT_TYPES": "output_fn"}
+REQUIRED = ("fit", "save", "load", "predict")
+OPTIONAL = ("predict_proba", "task_of", "versions", "input_fn", "output_fn", "join")
+
+
+class InterfaceError(TypeError):
+    """model.py does not provide what the contract calls; the message names the function."""
+
+
+def _parameters(name: str) -> list[str]:
+    return [p for p in inspect.signature(getattr(ModelCode, name)).parameters if p != "self"]
+
+
+def _defined(module: ModuleType) -> Iterator[str]:
+    return (name for name, value in vars(module).items() if callable(value) and not name.startswith("_"))
+
+
+def check(module: ModuleType) -> ModuleType:
+    """The module itself if it provides ModelCode; else InterfaceError with one sentence."""
+    where = getattr(module, "__file__", MODULE)
+    for name in REQUIRED + OPTIONAL:
+        function = getattr(module, name, None)
+        wanted = f"{name}({', '.join(_parameters(name))})"
+        if function is None:
+            if name in OPTIONAL:
+                continue
+            near = difflib.get_close_matches(name, list(_defined(module)), n=1, cutoff=0.6)
+            hint = f"; it defines {near[0]}: rename it" if near else ""
+            raise InterfaceError(f"{where} defines no function {wanted}, which the contract calls{hint}")
+        if not callable(function):
+            raise InterfaceError(f"{where}: {name} must be a function {wanted}, not {type(function).__name__}")
+        try:
+            inspect.signature(function).bind(*_parameters(name))
+        except TypeError:
+            raise InterfaceError(
+                f"{where}: {name}{inspect.signature(function)} cannot be called as {wanted}"
+            ) from None
+        except ValueError:  # a builtin without a signature: trust it
+            pass
+    for name, default in CONSTANTS.items():
+        value = getattr(module, name, default)
+        if not isinstance(value, type(default)):
+            raise InterfaceError(f"{where}: {name} must be a {type(default).__name__}, not {type(value).__name__}")
+    for name, hook in HOOKS.items():
+        types = constant(module, name)
+        if bool(types) != hasattr(module, hook):
+            raise InterfaceError(f"{where}: {name} and {hook} go together; define both or neither")
+        bad = [t for t in types if not isinstance(t, str) or t != t.strip().lower() or t.count("/") != 1]
+        if bad:
+            raise InterfaceError(f"{where}: {name} holds {bad[0]!r}; give media types such as 'text/plain'")
+    return module
+
+
+def load_model_code(name: str = MODULE) -> ModuleType:
+    """Import model.py once (at `train`'s or a worker's start) and check it."""
+    return check(importlib.import_module(name))
+
+
+def constant(module: ModuleType, name: str) -> Any:
+    return getattr(module, name, CONSTANTS[name])

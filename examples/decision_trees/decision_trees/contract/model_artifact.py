@@ -1,0 +1,150 @@
+"""The model directory: model.py's files plus model.json, never half-written.
+
+`train` has model.py save into a hidden staging folder inside /opt/ml/model (same
+filesystem, so renames are atomic), loads it back from there and checks that it predicts
+what the trained model predicts, then renames the files into place, model.json last;
+`serve` refuses a folder without it. A failed or stopped job therefore leaves no model
+that looks complete, and a model whose save and load disagree fails the training job,
+not the endpoint.
+
+Part of the contract: not meant to be edited (your code goes in model.py).
+"""
+
+import json
+import os
+import shutil
+import threading
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+from contract.interface import constant
+
+META = "model.json"
+STAGING_PREFIX = ".staging-"
+# Held while files are renamed into place, so a SIGTERM cannot cut a commit in half.
+commit_lock = threading.Lock()
+committed = threading.Event()  # set, under the lock, once a model is completely in place
+
+
+class ModelLoadError(RuntimeError):
+    """/opt/ml/model does not hold a model this image can serve; the message says why."""
+
+
+class SaveError(RuntimeError):
+    """model.py's save and load do not give back the model that was trained."""
+
+
+def staging_dir(model_dir: Path) -> Path:
+    return model_dir / f"{STAGING_PREFIX}{os.getpid()}"
+
+
+def save(code: ModuleType, model_dir: Path, trained, meta: dict, probe: np.ndarray, threads: int) -> list[str]:
+    """Write model.py's files and model.json; returns the file names committed.
+
+    probe: a few training rows; the reloaded model must predict them exactly as `trained` does."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    staging = staging_dir(model_dir)
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    code.save(trained, staging)
+    if (staging / META).exists():
+        raise SaveError(f"model.py's save wrote {META}, a name the contract keeps for itself; use another name")
+    if not any(staging.iterdir()):
+        raise SaveError("model.py's save wrote no files into the directory it was given")
+    meta = {**meta, "framework": constant(code, "FRAMEWORK")}
+    _check_round_trip(code, staging, trained, probe, threads)
+    (staging / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    names = sorted(p.name for p in staging.iterdir() if p.name != META) + [META]
+    with commit_lock:
+        for name in names:
+            os.replace(staging / name, model_dir / name)
+        staging.rmdir()
+        committed.set()
+    return names
+
+
+def _check_round_trip(code: ModuleType, staging: Path, trained, probe: np.ndarray, threads: int) -> None:
+    try:
+        loaded = code.load(staging, threads)
+    except Exception as exc:
+        raise SaveError(f"model.py's load cannot read what its save wrote ({type(exc).__name__}: {exc})") from exc
+    before, after = np.asarray(code.predict(trained, probe)), np.asarray(code.predict(loaded, probe))
+    if before.shape != after.shape or not np.array_equal(before, after, equal_nan=before.dtype.kind == "f"):
+        raise SaveError(
+            "the model loaded back from what model.py's save wrote predicts differently from the trained model; "
+            "save must keep everything predict needs"
+        )
+
+
+def discard_staging(model_dir: Path) -> None:
+    shutil.rmtree(staging_dir(model_dir), ignore_errors=True)
+
+
+class Model:
+    """A trained model as served: model.py's model plus the label mapping from model.json."""
+
+    def __init__(self, code: ModuleType, meta: dict, estimator):
+        self.code = code
+        self.meta = meta
+        self.estimator = estimator
+        self.task = meta["task"]
+        self.n_features = int(meta["n_features"])
+        self.classes = np.asarray(meta["classes"]) if self.task == "classification" else None
+        self.feature_names = tuple(meta["feature_names"]) if meta.get("feature_names") else None
+
+    @property
+    def has_probabilities(self) -> bool:
+        return self.classes is not None and hasattr(self.code, "predict_proba")
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """The user's labels (classification) or float values (regression)."""
+        raw = np.asarray(self.code.predict(self.estimator, features))
+        if len(raw) != len(features):
+            raise PredictionError(f"model.py's predict gave {len(raw)} outputs for {len(features)} rows")
+        if self.classes is None:
+            return raw if raw.dtype in (np.float32, np.float64) else raw.astype(np.float64)
+        codes = raw.astype(np.intp)
+        if len(codes) and (codes.min() < 0 or codes.max() >= len(self.classes) or not np.array_equal(codes, raw)):
+            raise PredictionError(f"model.py's predict must give class codes 0..{len(self.classes) - 1}")
+        return self.classes[codes]
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        if not self.has_probabilities:
+            raise ValueError("probabilities exist only for classification models with predict_proba in model.py")
+        return np.asarray(self.code.predict_proba(self.estimator, features))
+
+
+class PredictionError(RuntimeError):
+    """model.py's predict broke its side of the interface (a bug in model.py: answered with 500)."""
+
+
+def load(code: ModuleType, model_dir: Path, threads: int = 1) -> Model:
+    meta_path = model_dir / META
+    if not meta_path.is_file():
+        raise ModelLoadError(
+            f"no {META} in {model_dir}: train a model first, or point the SageMaker model's "
+            "ModelDataUrl at the model.tar.gz that a training job of this image wrote"
+        )
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        task = meta["task"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelLoadError(f"{meta_path} is damaged ({exc}); train the model again") from exc
+    framework = constant(code, "FRAMEWORK")
+    if meta.get("framework") != framework:
+        raise ModelLoadError(
+            f"the model in {model_dir} was trained with {meta.get('framework')!r}, "
+            f"but this image serves {framework!r} models"
+        )
+    if task not in ("classification", "regression"):
+        raise ModelLoadError(f"{meta_path} names an unknown task {task!r}")
+    try:
+        estimator = code.load(model_dir, threads)
+    except Exception as exc:
+        raise ModelLoadError(
+            f"could not load the model in {model_dir} ({type(exc).__name__}: {exc}); "
+            "a file is missing, truncated or corrupt: train the model again"
+        ) from exc
+    return Model(code, meta, estimator)
