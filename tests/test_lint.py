@@ -54,7 +54,7 @@ def test_nginx_accepts_the_generated_config(rendered, tmp_path, env):
     program = rendered() / DEFAULTS["algorithm_name"]
     conf = tmp_path / "nginx.conf"
     code = (
-        "import sys, pathlib, serving; d = pathlib.Path(sys.argv[1]);"
+        "import sys, pathlib; from contract import serving; d = pathlib.Path(sys.argv[1]);"
         "pathlib.Path(sys.argv[2]).write_text(serving.nginx_config(d, d / 'gunicorn.sock'))"
     )
     result = run(["python", "-c", code, str(tmp_path), str(conf)], cwd=program, env=dict(tool_env(), **env))
