@@ -1,9 +1,9 @@
 """The README's worked changes, applied to a fresh render exactly as the README shows them.
 
 Each `<!-- change NAME: FILE ACTION -->` line in a rendered README is followed by the code
-block to apply: `function F` replaces that top-level function of a Python file, `value V` the assignment of V, `add` merges
-JSON keys into a JSON file, `replace` writes the file anew. The project's own commands must
-then pass, and git must see changes to the user's files only.
+block to apply: `function F` replaces that top-level function of a Python file, `value V`
+the assignment of V, `add` merges JSON keys into a JSON file, `replace` writes the file anew.
+The project's own commands must then pass, and git must see changes to the user's files only.
 """
 
 import ast
@@ -21,7 +21,9 @@ from conftest import REPORT, render, run, tool_env
 CHANGE = re.compile(r"<!-- change (?P<name>[\w-]+): (?P<file>\S+) (?P<action>function \w+|value \w+|add|replace) -->\n"
                     r"```\w*\n(?P<code>.*?)```", re.S)
 # What the README tells a user they own (README.md: its hyperparameter table, via `make readme`).
-USER_FILES = re.compile(r"^(?:[\w-]+/model\.py|[\w-]+/hyperparameters\.json|requirements\.txt|README\.md|local_test/.*)$")
+USER_FILES = re.compile(
+    r"^(?:[\w-]+/model\.py|[\w-]+/hyperparameters\.json|requirements\.txt|README\.md|local_test/.*|tests/test_model\.py)$"
+)
 
 
 def changes(readme: str) -> dict[str, list[re.Match]]:
@@ -99,3 +101,31 @@ def test_a_worked_change_passes_the_projects_own_tests(tmp_path, framework, chan
         assert trained.returncode == 0, trained.stderr
         with zipfile.ZipFile(opt_ml / "model" / "model.skops") as archive:
             assert EXPECTED_ESTIMATOR[change] in archive.read("schema.json").decode()
+
+
+def test_a_users_own_regression_data_passes_the_generated_tests_unedited(tmp_path):
+    """The user's 8-feature regression CSV (with a header, as pandas writes it) replaces the iris sample."""
+    import numpy as np
+
+    project = render(tmp_path)
+    git(project, "init", "-q")
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "render")
+    rng = np.random.default_rng(7)
+    X = np.round(rng.normal(size=(600, 8)) * 10, 3)
+    y = np.round(X @ rng.normal(size=8) + 50, 3)
+    names = [f"sensor_{i}" for i in range(8)]
+    data = project / "local_test" / "test_dir" / "input" / "data"
+    for channel, rows in (("training", slice(0, 480)), ("validation", slice(480, 600))):
+        shutil.rmtree(data / channel)
+        (data / channel).mkdir()
+        rows_text = [",".join(map(str, [t, *r])) for t, r in zip(y[rows], X[rows], strict=True)]
+        lines = [",".join(["target", *names]), *rows_text]
+        (data / channel / "readings.csv").write_text("\n".join(lines) + "\n")
+    (project / "local_test" / "payload.csv").write_text("\n".join(",".join(map(str, r)) for r in X[:10]) + "\n")
+    (project / "local_test" / "test_dir" / "input" / "config" / "hyperparameters.json").write_text("{}\n")
+    touched = git(project, "status", "--porcelain", "-uall").split("\n")
+    assert all(USER_FILES.match(line[3:]) for line in touched if line), touched
+    result = run(["make", "test", f"PYTHON={sys.executable}"], cwd=project)
+    REPORT.append(f"own 8-feature regression data: make test: {(result.stdout.strip().splitlines() or ['?'])[-1]}")
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
