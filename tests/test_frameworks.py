@@ -60,3 +60,23 @@ def test_fit_save_load_predict(name, task, k, tmp_path):
         assert np.array_equal(np.argmax(probabilities, axis=1), first)
     else:
         assert first.shape == (len(X),)
+
+
+# A hyperparameter added to the schema reaches the library by its own name, with no code.
+PASSED_THROUGH = {
+    "scikit-learn": ("max_features", 2, lambda model: model.max_features),
+    "xgboost": ("colsample_bylevel", 0.5,  # exact in float32, as XGBoost keeps it
+                lambda model: __import__("json").loads(model.booster.save_config())["learner"]["gradient_booster"]
+                ["tree_train_param"]["colsample_bylevel"]),
+    "lightgbm": ("extra_trees", True, lambda model: model.booster.params["extra_trees"]),
+}
+
+
+@pytest.mark.parametrize("name", FRAMEWORKS)
+def test_a_hyperparameter_added_to_the_schema_reaches_the_library(name):
+    framework, interface = framework_module(name)
+    key, value, read = PASSED_THROUGH[name]
+    X, y = data("classification")
+    model = framework.fit({**defaults(name), key: value}, interface.Data(X, y), None,
+                          interface.Job(task="classification", n_classes=3, threads=1))
+    assert str(read(model)).lower() == str(value).lower()  # e.g. XGBoost's config holds "0.5"

@@ -66,7 +66,9 @@ def test_trains_the_sample_data(opt_ml):
 
 def test_metric_definitions_match_the_training_log(opt_ml):
     result = run_train(opt_ml)
-    definitions = metrics.definitions("classification", getattr(framework, "ITERATION_METRICS", ()))
+    assert result.returncode == 0, result.stdout + result.stderr
+    task = json.loads((opt_ml / "model" / "model.json").read_text())["task"]
+    definitions = metrics.definitions(task, getattr(framework, "ITERATION_METRICS", ()))
     assert len(definitions) <= 40
     found = {}
     for definition in definitions:
@@ -74,7 +76,7 @@ def test_metric_definitions_match_the_training_log(opt_ml):
         match = re.search(definition["Regex"], result.stdout)
         if match:
             found[definition["Name"]] = float(match.group(1))
-    assert {"train:accuracy", "validation:accuracy"} <= set(found)
+    assert {f"{channel}:{name}" for channel in ("train", "validation") for name in metrics.FINAL[task]} <= set(found)
 
 
 def test_empty_hyperparameters_give_the_defaults(opt_ml):
