@@ -90,7 +90,8 @@ def test_npy_in_and_out(server, sample_rows, expected):
 def test_probabilities_on_request(server, trained, sample_rows):
     meta = json.loads((trained / "model" / "model.json").read_text())
     if meta["task"] != "classification":  # a regression model refuses, saying why
-        refused = post(server, csv_body(sample_rows), {**CSV, "X-Amzn-SageMaker-Custom-Attributes": "probabilities=true"})
+        asked = {**CSV, "X-Amzn-SageMaker-Custom-Attributes": "probabilities=true"}
+        refused = post(server, csv_body(sample_rows), asked)
         assert refused.status_code == 400 and "classification" in refused.json()["error"], refused
         return
     headers = {
