@@ -38,9 +38,13 @@ def apply(project: Path, program: str, step: re.Match) -> None:
     action, code = step["action"], step["code"]
     if action == "replace":
         path.write_text(code)
-    elif action == "add":
-        merged = {**json.loads(path.read_text()), **json.loads(code)}
-        path.write_text(json.dumps(merged, indent=2) + "\n")
+    elif action == "add":  # as a person would: the new entries before the closing brace, the rest untouched
+        text, added = path.read_text(), json.loads(code)
+        assert not set(added) & set(json.loads(text)), f"{path.name} already has {set(added) & set(json.loads(text))}"
+        body = code.strip()[1:-1].strip("\n")
+        end = text.rstrip().rindex("}")
+        path.write_text(text[:end].rstrip() + ",\n  " + body.strip() + "\n" + text[end:])
+        json.loads(path.read_text())  # still one JSON object
     else:  # a top-level function, or the assignment of a top-level name
         kind, name = action.split()
         source = path.read_text()
@@ -53,6 +57,11 @@ def defines(node: ast.stmt, kind: str, name: str) -> bool:
     if kind == "function":
         return isinstance(node, ast.FunctionDef) and node.name == name
     return isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
+
+
+def summary(output: str) -> str:
+    lines = [line for line in output.splitlines() if re.search(r"\d+ (passed|failed|error)", line)]
+    return lines[-1].strip("= ") if lines else "no pytest summary"
 
 
 def git(project: Path, *args: str) -> str:
@@ -91,7 +100,7 @@ def test_a_worked_change_passes_the_projects_own_tests(tmp_path, framework, chan
                       "tests/test_interface.py"], cwd=project)
     added = {line[1:] for line in git(project, "diff", "-U0").splitlines() if line.startswith("+") and line[1:2] != "+"}
     REPORT.append(f"worked change {framework}/{change}: {', '.join(touched)}; {len(added)} lines added; "
-                  + (result.stdout.strip().splitlines() or ["no output"])[-1])
+                  + summary(result.stdout))
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     if framework == "scikit-learn":  # the model trained on the sample data is the one the change asked for
         opt_ml = tmp_path / "opt_ml"
@@ -127,5 +136,5 @@ def test_a_users_own_regression_data_passes_the_generated_tests_unedited(tmp_pat
     touched = git(project, "status", "--porcelain", "-uall").split("\n")
     assert all(USER_FILES.match(line[3:]) for line in touched if line), touched
     result = run(["make", "test", f"PYTHON={sys.executable}"], cwd=project)
-    REPORT.append(f"own 8-feature regression data: make test: {(result.stdout.strip().splitlines() or ['?'])[-1]}")
+    REPORT.append(f"own 8-feature regression data: make test: {summary(result.stdout)}")
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
