@@ -58,7 +58,7 @@ def read_channel(name: str, directory: Path, part: tuple[int, int] | None = None
         raise DataError(
             f"channel '{name}' has no non-empty .csv files in {directory}"
             + (f" (found: {', '.join(present)})" if present else " (it is empty)")
-            + ". Upload CSV files with the label in the first column and no header."
+            + ". Upload CSV files with the label in the first column (a header line is optional)."
         )
     rows_part = None
     if part is not None:
