@@ -75,6 +75,7 @@ PROJECT_FILES = [
     "tests/test_model.py",
     "tests/test_payloads.py",
     "tests/test_serve.py",
+    "tests/test_text_features.py",
     "tests/test_train.py",
 ]
 EXECUTABLE = {"build_and_push.sh", "local_test/predict.sh", "local_test/serve_local.sh", "local_test/train_local.sh"}
