@@ -2,7 +2,8 @@
 
 Each `<!-- change NAME: FILE ACTION -->` line in a rendered README is followed by the code
 block to apply: `function F` replaces that top-level function of a Python file, `value V`
-the assignment of V, `add` merges JSON keys into a JSON file, `replace` writes the file anew.
+the assignment of V, `imports` its block of imports, `append` adds the code at its end, `add`
+merges JSON keys into a JSON file, `replace` writes the file anew; `delete` (no code) removes it.
 The project's own commands must then pass, and git must see changes to the user's files only.
 """
 
@@ -18,8 +19,9 @@ from pathlib import Path
 import pytest
 from conftest import REPORT, render, run, tool_env
 
-CHANGE = re.compile(r"<!-- change (?P<name>[\w-]+): (?P<file>\S+) (?P<action>function \w+|value \w+|add|replace) -->\n"
-                    r"```\w*\n(?P<code>.*?)```", re.S)
+CHANGE = re.compile(r"<!-- change (?P<name>[\w-]+): (?P<file>\S+) "
+                    r"(?P<action>function \w+|value \w+|imports|append|add|replace|delete) -->\n"
+                    r"(?:```\w*\n(?P<code>.*?)```)?", re.S)
 # What the README tells a user they own (README.md: its hyperparameter table, via `make readme`).
 USER_FILES = re.compile(
     r"^(?:[\w-]+/model\.py|[\w-]+/hyperparameters\.json|requirements\.txt|README\.md|local_test/.*|tests/test_model\.py)$"
@@ -34,10 +36,21 @@ def changes(readme: str) -> dict[str, list[re.Match]]:
 
 
 def apply(project: Path, program: str, step: re.Match) -> None:
-    path = project / (f"{program}/{step['file']}" if not step["file"].startswith("local_test/") else step["file"])
+    in_program = not step["file"].startswith(("local_test/", "tests/"))
+    path = project / (f"{program}/{step['file']}" if in_program else step["file"])
     action, code = step["action"], step["code"]
-    if action == "replace":
+    assert (code is None) == (action == "delete"), f"{step[0]}: a code block goes with every action but delete"
+    if action == "delete":
+        path.unlink()
+    elif action == "replace":
         path.write_text(code)
+    elif action == "append":
+        path.write_text(path.read_text().rstrip("\n") + "\n" + code)
+    elif action == "imports":  # the module's top-level import lines, first to last, become the block
+        source = path.read_text()
+        nodes = [n for n in ast.parse(source).body if isinstance(n, ast.Import | ast.ImportFrom)]
+        lines = source.splitlines(keepends=True)
+        path.write_text("".join(lines[: nodes[0].lineno - 1]) + code + "".join(lines[nodes[-1].end_lineno :]))
     elif action == "add":  # as a person would: the new entries before the closing brace, the rest untouched
         text, added = path.read_text(), json.loads(code)
         assert not set(added) & set(json.loads(text)), f"{path.name} already has {set(added) & set(json.loads(text))}"
@@ -74,9 +87,11 @@ def test_every_framework_readme_has_worked_changes(tmp_path):
         assert changes(readme), framework
 
 
-EXPECTED_ESTIMATOR = {"random-forest": "RandomForestClassifier", "pipeline": "LogisticRegression"}
-WORKED = [("scikit-learn", "random-forest"), ("scikit-learn", "pipeline"), ("xgboost", "colsample-bylevel"),
-          ("lightgbm", "extra-trees")]
+EXPECTED_ESTIMATOR = {"random-forest": "RandomForestClassifier", "pipeline": "LogisticRegression",
+                      "text-classifier": "TfidfVectorizer"}
+CONTAINER_CHANGES = ("text-classifier",)
+WORKED = [("scikit-learn", "random-forest"), ("scikit-learn", "pipeline"), ("scikit-learn", "text-classifier"),
+          ("xgboost", "colsample-bylevel"), ("lightgbm", "extra-trees")]
 
 
 @pytest.mark.parametrize("framework, change", WORKED)
@@ -91,17 +106,25 @@ def test_a_worked_change_passes_the_projects_own_tests(tmp_path, framework, chan
         apply(project, program, step)
     readme = run(["make", "readme", f"PYTHON={sys.executable}"], cwd=project)
     assert readme.returncode == 0, readme.stdout + readme.stderr
-    touched = git(project, "diff", "--name-only").split()
+    git(project, "add", "-A")  # new files (the text classifier's data) count as changes too
+    touched = git(project, "diff", "--cached", "--name-only").split()
     assert touched and all(USER_FILES.match(path) for path in touched), touched
     if framework == "scikit-learn":
         result = run(["make", "test", f"PYTHON={sys.executable}"], cwd=project)
     else:  # the schema change reaches training: the boosting renders' full suites run in test_generated_projects
         result = run([sys.executable, "-m", "pytest", "-q", "tests/test_train.py", "tests/test_hyperparameters.py",
                       "tests/test_interface.py"], cwd=project)
-    added = {line[1:] for line in git(project, "diff", "-U0").splitlines() if line.startswith("+") and line[1:2] != "+"}
-    REPORT.append(f"worked change {framework}/{change}: {', '.join(touched)}; {len(added)} lines added; "
+    diff = git(project, "diff", "--cached", "-U0").splitlines()
+    added = [line for line in diff if line.startswith("+") and not line.startswith("+++")]
+    removed = [line for line in diff if line.startswith("-") and not line.startswith("---")]
+    REPORT.append(f"worked change {framework}/{change}: {', '.join(touched)}; +{len(added)} -{len(removed)} lines; "
                   + summary(result.stdout))
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    if change in CONTAINER_CHANGES:  # its hooks change what goes over the wire: the image must agree
+        image = f"byoc-worked-{change}"
+        result = run(["make", "test-container", f"PYTHON={sys.executable}", f"IMAGE={image}"], cwd=project)
+        REPORT.append(f"worked change {framework}/{change}: make test-container: {summary(result.stdout)}")
+        assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     if framework == "scikit-learn":  # the model trained on the sample data is the one the change asked for
         opt_ml = tmp_path / "opt_ml"
         shutil.copytree(project / "local_test" / "test_dir", opt_ml)

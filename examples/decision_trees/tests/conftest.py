@@ -2,9 +2,13 @@
 
 OPT_ML points them at a temporary copy of local_test/test_dir instead of /opt/ml, so
 no Docker is needed; `serve` still runs real nginx in front of real gunicorn.
+
+The tests follow model.py: its FEATURE_TYPE decides whether rows are numbers or text, the
+sample payload gives the width of a row, and synthetic data is written in the model's terms.
 """
 
 import contextlib
+import csv
 import io
 import os
 import shutil
@@ -24,10 +28,18 @@ import requests
 PROJECT = Path(__file__).resolve().parents[1]
 PROGRAM = PROJECT / "decision_trees"
 TEST_DIR = PROJECT / "local_test" / "test_dir"
+PAYLOAD = PROJECT / "local_test" / "payload.csv"
 sys.path.insert(0, str(PROGRAM))  # the tests also import the program's modules directly
+from contract import interface  # noqa: E402 (needs the path above)
+
+CODE = interface.load_model_code()  # model.py, checked: a broken one stops here, with its sentence
+FEATURE_TYPE = interface.constant(CODE, "FEATURE_TYPE")
+TEXT = FEATURE_TYPE == "text"
+INPUT_TYPES = interface.constant(CODE, "INPUT_TYPES")
 # One request row of the sample payload: bodies built from it fit whatever model the project trains.
-SAMPLE_ROW = (PROJECT / "local_test" / "payload.csv").read_bytes().splitlines()[0] + b"\n"
-N_FEATURES = len(SAMPLE_ROW.split(b","))
+SAMPLE_ROW = PAYLOAD.read_bytes().splitlines()[0] + b"\n"
+N_FEATURES = len(next(csv.reader([SAMPLE_ROW.decode()])))
+numbers_only = pytest.mark.skipif(TEXT, reason='about numeric features; model.py sets FEATURE_TYPE = "text"')
 
 
 def _response_repr(response: requests.Response) -> str:
@@ -66,14 +78,63 @@ def opt_ml(tmp_path: Path) -> Path:
     return root
 
 
+def read_rows(path: Path = PAYLOAD) -> np.ndarray:
+    """Request rows from a CSV file, as the model reads them: numbers, or text cells."""
+    if TEXT:
+        return as_cells([row for row in csv.reader(io.StringIO(path.read_text())) if row])
+    return np.loadtxt(path, delimiter=",", ndmin=2)
+
+
+def as_cells(rows: list[list[str]]) -> np.ndarray:
+    cells = np.empty((len(rows), len(rows[0])), dtype=object)
+    cells[:] = rows
+    return cells
+
+
+def csv_body(rows: np.ndarray, newline: str = "\n", trailing: bool = True) -> bytes:
+    """Rows as a text/csv body: numbers written exactly, text cells quoted where needed."""
+    if TEXT:
+        out = io.StringIO()
+        csv.writer(out, lineterminator=newline).writerows(rows.tolist())
+        text = out.getvalue()
+        return (text if trailing else text[: -len(newline)]).encode()
+    text = newline.join(",".join(repr(float(v)) for v in row) for row in rows)
+    return (text + (newline if trailing else "")).encode()
+
+
+def model_input(X: np.ndarray) -> np.ndarray:
+    """Synthetic numeric features as this model reads them. For text, each number becomes words
+    (a "thermometer": one word per threshold it exceeds), N_FEATURES cells a row, so a bag of
+    words can learn what the numbers say."""
+    if not TEXT:
+        return X
+    thresholds = np.arange(-6.0, 6.5, 0.5)
+    levels = np.searchsorted(thresholds, np.nan_to_num(X, nan=-np.inf))  # thresholds below each value
+    words = [[" ".join([f"f{j}none", *(f"f{j}t{k}" for k in range(level))]) for level in range(len(thresholds) + 1)]
+             for j in range(X.shape[1])]  # fmt: skip
+    groups = [range(c, X.shape[1], N_FEATURES) for c in range(N_FEATURES)]  # column j goes to cell j % N_FEATURES
+    return as_cells([[" ".join(words[j][row[j]] for j in group) for group in groups] for row in levels.tolist()])
+
+
+def written_width(d: int) -> str:
+    """How train reports d synthetic feature columns once written for this model."""
+    return f"{N_FEATURES} features (text)" if TEXT else f"{d} features"
+
+
 def write_channel(opt_ml: Path, channel: str, labels, features: np.ndarray, files: int = 1, header=None) -> None:
-    """CSV files as SageMaker would copy them: label first, and a header line if given."""
+    """CSV files as SageMaker would copy them: label first, and a header line if given (text
+    features always get one: see dataset.py)."""
     folder = opt_ml / "input" / "data" / channel
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    text = io.StringIO()
-    np.savetxt(text, features, delimiter=",", fmt="%.17g")
-    rows = [f"{label},{line}" for label, line in zip(labels, text.getvalue().splitlines(), strict=True)]
+    if TEXT:
+        header = header or ",".join(["label", *(f"text_{j + 1}" for j in range(N_FEATURES))])
+        lines = csv_body(model_input(features)).decode().splitlines()
+    else:
+        text = io.StringIO()
+        np.savetxt(text, features, delimiter=",", fmt="%.17g")
+        lines = text.getvalue().splitlines()
+    rows = [f"{label},{line}" for label, line in zip(labels, lines, strict=True)]
     for part, chunk in enumerate(np.array_split(np.arange(len(rows)), files)):
         lines = ([header] if header else []) + [rows[i] for i in chunk]
         (folder / f"part-{part}.csv").write_text("\n".join(lines) + "\n")
@@ -151,9 +212,9 @@ def start_server(opt_ml: Path, log_dir: Path, wait_healthy: bool = True, program
 
 def load_model(model_dir: Path):
     """The trained model as `serve` loads it: model.py checked, then model_artifact.load."""
-    from contract import interface, model_artifact
+    from contract import model_artifact
 
-    return model_artifact.load(interface.load_model_code(), model_dir)
+    return model_artifact.load(CODE, model_dir)
 
 
 def is_complete_model(names: list[str]) -> bool:
@@ -187,7 +248,7 @@ def server(trained: Path, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def sample_rows() -> np.ndarray:
-    return np.loadtxt(PROJECT / "local_test" / "payload.csv", delimiter=",", ndmin=2)
+    return read_rows(PAYLOAD)
 
 
 @pytest.fixture(scope="session")

@@ -34,7 +34,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
-from conftest import PROJECT, TEST_DIR, is_complete_model, regression_data, write_channel
+from conftest import (
+    N_FEATURES,
+    PROJECT,
+    TEST_DIR,
+    TEXT,
+    is_complete_model,
+    read_rows,
+    regression_data,
+    write_channel,
+)
 
 pytestmark = pytest.mark.container
 
@@ -82,9 +91,9 @@ import json, sys
 from pathlib import Path
 import numpy as np
 sys.path.insert(0, "/opt/program")
-from contract import interface, model_artifact
-rows = np.loadtxt("/tmp/rows.csv", delimiter=",", ndmin=2)
+from contract import interface, model_artifact, payloads
 model = model_artifact.load(interface.load_model_code(), Path("/opt/ml/model"))
+rows = payloads.decode(Path("/tmp/rows.csv").read_bytes(), "text/csv", None, model.feature_names, model.feature_type)
 print(json.dumps(model.predict(rows).tolist()))
 """
 
@@ -279,10 +288,13 @@ def csv_body_of_size(lines: list[str], size: int) -> tuple[bytes, int]:
     while total + len(lines[len(rows) % len(lines)]) + 1 <= size:
         rows.append(lines[len(rows) % len(lines)])
         total += len(rows[-1]) + 1
-    first, comma, rest = rows[-1].partition(",")
-    sign = first[:1] if first[:1] in "+-" else ""
-    rows[-1] = sign + "0" * (size - total) + first[len(sign) :] + comma + rest  # leading zeros keep the value
-    body = ("\n".join(rows) + "\n").encode()
+    if TEXT:  # blank lines are not rows
+        body = ("\n".join(rows) + "\n" * (1 + size - total)).encode()
+    else:
+        first, comma, rest = rows[-1].partition(",")
+        sign = first[:1] if first[:1] in "+-" else ""
+        rows[-1] = sign + "0" * (size - total) + first[len(sign) :] + comma + rest  # leading zeros keep the value
+        body = ("\n".join(rows) + "\n").encode()
     assert len(body) == size
     return body, len(rows)
 
@@ -472,7 +484,7 @@ def test_docker_run_train_writes_the_model_to_the_mounted_dir(trainings):
     meta = json.loads((run.opt_ml / "model" / "model.json").read_text())
     assert is_complete_model(model_files(run.opt_ml)), model_files(run.opt_ml)
     assert not [name for name in model_files(run.opt_ml) if name.startswith(".")]
-    assert meta["n_features"] == len(payload_lines()[0].split(","))
+    assert meta["n_features"] == N_FEATURES
     assert not (run.opt_ml / "output" / "failure").exists()
     # Metric lines reach `docker logs` (and so CloudWatch and MetricDefinitions).
     assert re.search(r"^(train|validation):\w+=[-+.\deE]+$", run.log, re.M), run.log
@@ -611,14 +623,14 @@ def test_predictions_round_trip(servers, predictions, media_type):
     """The model trained by `docker run IMAGE train`, served by `docker run IMAGE serve`."""
     main = servers["main"]
     wait_for_ping(main)
-    rows = np.loadtxt(PAYLOAD, delimiter=",", ndmin=2)
+    rows = read_rows(PAYLOAD)
     if media_type == "text/csv":
         body = PAYLOAD.read_bytes()
     elif media_type == "application/json":
         body = json.dumps(rows.tolist()).encode()
     else:
         buffer = io.BytesIO()
-        np.save(buffer, rows)
+        np.save(buffer, rows.astype(str) if TEXT else rows, allow_pickle=False)
         body = buffer.getvalue()
     response = post(main, body, {"Content-Type": media_type, "Accept": media_type})
     assert response.status_code == 200, response.text
@@ -634,7 +646,7 @@ def test_predictions_round_trip(servers, predictions, media_type):
 @pytest.mark.parametrize(
     "headers, body, status",
     [
-        ({"Content-Type": "text/plain"}, None, 415),
+        ({"Content-Type": "image/png"}, None, 415),
         ({"Content-Type": "text/csv", "Accept": "text/html"}, None, 406),
         ({"Content-Type": "text/csv"}, b"1.0,2.0,abc\n", 400),
     ],
@@ -778,8 +790,9 @@ class Upload(io.BytesIO):
 def test_docker_stop_finishes_the_request_in_flight_and_exits_0(servers, predictions):
     container = servers["stop"]
     wait_for_ping(container)
-    rows = 1_000_000  # seconds of work for one worker (a 15 MB batch)
-    upload = Upload(PAYLOAD.read_bytes() * (rows // len(payload_lines())))
+    repeats = 1_000_000 // len(payload_lines())  # seconds of work for one worker (a 15 MB batch)
+    rows = repeats * len(payload_lines())
+    upload = Upload(PAYLOAD.read_bytes() * repeats)
     result = {}
 
     def call():

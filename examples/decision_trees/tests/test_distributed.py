@@ -14,7 +14,7 @@ import uuid
 
 import numpy as np
 import pytest
-from conftest import PROJECT, is_complete_model, load_model, run_train, write_channel
+from conftest import PROJECT, is_complete_model, load_model, model_input, run_train, write_channel
 
 import model as framework
 from contract import model_artifact
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.container
 
 
 def accuracy(model_dir, labels, X) -> float:
-    return float(np.mean(load_model(model_dir).predict(X) == labels))
+    return float(np.mean(load_model(model_dir).predict(model_input(X)) == labels))
 
 
 def test_two_instances(image, opt_ml, tmp_path):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import PROGRAM, SAMPLE_ROW, free_port, program_env, require, start_server
+from conftest import PROGRAM, SAMPLE_ROW, free_port, numbers_only, program_env, require, start_server
 
 from contract import interface
 
@@ -125,6 +125,7 @@ def output_fn(predictions, probabilities, accept):
 '''
 
 
+@numbers_only  # its hooks read numbers
 def test_input_and_output_hooks_take_their_content_types(trained, tmp_path, sample_rows, expected):
     program = tmp_path / "program"
     shutil.copytree(PROGRAM, program, ignore=shutil.ignore_patterns("__pycache__"))

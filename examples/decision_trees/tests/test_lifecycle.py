@@ -259,7 +259,8 @@ def test_sagemaker_path_calls_against_moto(tmp_path, monkeypatch, capsys):
         assert all(len(sent[op]) == 1 for op in operations)
 
         keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
-        for key in ("input/training/iris.csv", "input/validation/iris.csv", "input/batch/payload.csv"):
+        samples = sorted(f"input/{p.parent.name}/{p.name}" for p in (TEST_DIR / "input" / "data").glob("*/*.csv"))
+        for key in [*samples, "input/batch/payload.csv"]:
             assert f"{ALGORITHM}/{name}/{key}" in keys
         assert sagemaker.list_endpoints()["Endpoints"] == []
         assert sagemaker.list_endpoint_configs()["EndpointConfigs"] == []

@@ -11,15 +11,19 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
 import pytest
 import requests
-from conftest import FIGURES, PROJECT, require, serving_container
+from conftest import FIGURES, PROJECT, SAMPLE_ROW, TEXT, require, serving_container
 
 pytestmark = pytest.mark.container
 SOAK_SECONDS = int(os.environ.get("SOAK_SECONDS", "60"))
 WARM_UP_SECONDS = 10
 WARM_UP_BATCHES = 6
+# Memory may grow this much from warm-up to the end before it counts as a leak. Text batches
+# are millions of small Python strings, and what a worker keeps between them swings: 60
+# sequential 6 MB batches of the README's text classifier sampled every 10 ranged over
+# 291-331 MiB with no trend. Numbers stay within a few percent.
+LEAK_TOLERANCE = 0.20 if TEXT else 0.10
 MEMORY = """
 import glob
 total = 0
@@ -132,14 +136,12 @@ def test_soak_at_concurrency_64_with_6_mb_batches(image, trained, tmp_path):
     assert requests_done > 0 and non_2xx == 0 and socket_errors == 0, out
     assert batches["ok"] > 0 and not batches["failed"], batches
     assert "WORKER TIMEOUT" not in logs.stdout + logs.stderr
-    assert growth < 0.10
+    assert growth < LEAK_TOLERANCE
 
 
 def test_a_full_tmp_fails_only_that_request(image, trained):
     """nginx keeps bodies over 8 MB in /tmp; with /tmp full that request gets a 5xx, and serving goes on."""
-    n_features = len((PROJECT / "local_test" / "payload.csv").read_text().split("\n")[0].split(","))
-    rows = np.tile(np.arange(n_features, dtype=float), (1, 1))
-    one_row = ",".join(map(str, rows[0])).encode()
+    one_row = SAMPLE_ROW.strip()
     body = (one_row + b"\n") * (16 * 1024 * 1024 // (len(one_row) + 1))
     with serving_container(image, trained / "model", "--tmpfs", "/tmp:rw,size=4m", prefix="byoc-tmpfull") as (url, _):
         response = requests.post(url + "/invocations", data=body, headers={"Content-Type": "text/csv"}, timeout=120)

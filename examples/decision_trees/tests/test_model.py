@@ -11,7 +11,7 @@ import json
 import re
 
 import numpy as np
-from conftest import TEST_DIR, run_train
+from conftest import FEATURE_TYPE, TEST_DIR, run_train
 
 MIN_SKILL = 0.0  # how far the model must beat the trivial answer (accuracy points, or R²)
 
@@ -19,7 +19,7 @@ MIN_SKILL = 0.0  # how far the model must beat the trivial answer (accuracy poin
 def sample_labels(channel: str) -> np.ndarray:
     from contract import dataset
 
-    return dataset.read_channel(channel, TEST_DIR / "input" / "data" / channel).labels
+    return dataset.read_channel(channel, TEST_DIR / "input" / "data" / channel, feature_type=FEATURE_TYPE).labels
 
 
 def scored_channel() -> str:

@@ -4,6 +4,10 @@ A header (a first line whose feature cells are not numbers, above lines whose ce
 names the features; the names are kept in model.json, so requests can send JSON objects
 keyed by them. Every file of every channel must then have the same header.
 
+Features are numbers (float64), or with model.py's FEATURE_TYPE = "text" the cells as text
+(str; quoted cells may hold commas and line breaks, as Python's csv and pandas write them).
+Text files need a header: numbers cannot tell it from the rows below.
+
 SageMaker copies a channel's S3 objects into /opt/ml/input/data/<channel>/ (File mode)
 or mounts them read-only (FastFile). Files that are not CSV (a manifest, _SUCCESS,
 dot-files) are ignored, so a channel can point at a whole S3 prefix.
@@ -30,7 +34,7 @@ class DataError(ValueError):
 @dataclass
 class Table:
     labels: np.ndarray  # the first column, as text
-    features: np.ndarray  # float64, one row per record
+    features: np.ndarray  # float64 (or str cells, dtype object, for text features), one row per record
     files: list[Path]
     feature_names: tuple[str, ...] | None = None  # from the files' header, if they have one
 
@@ -46,7 +50,9 @@ def channel_files(directory: Path) -> list[Path]:
     return [p for p in files if p.stat().st_size > 0]
 
 
-def read_channel(name: str, directory: Path, part: tuple[int, int] | None = None) -> Table:
+def read_channel(
+    name: str, directory: Path, part: tuple[int, int] | None = None, feature_type: str = "number"
+) -> Table:
     """Every CSV file of the channel, or with part=(rank, world) that host's share of them."""
     if not directory.is_dir():
         raise DataError(
@@ -68,7 +74,7 @@ def read_channel(name: str, directory: Path, part: tuple[int, int] | None = None
             rows_part = part  # fewer files than hosts: every host reads all, keeps its rows
     labels, features, width, names = [], [], None, None
     for index, path in enumerate(files):
-        file_labels, file_features, file_names = read_file(path)
+        file_labels, file_features, file_names = read_file(path, feature_type)
         if width is not None and file_features.shape[1] != width:
             raise DataError(
                 f"{path.name} has {file_features.shape[1]} feature columns but "
@@ -93,24 +99,24 @@ def _header_words(names: tuple[str, ...] | None) -> str:
     return "no header" if names is None else "the header " + ",".join(names)
 
 
-def read_file(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...] | None]:
+def read_file(path: Path, feature_type: str = "number") -> tuple[np.ndarray, np.ndarray, tuple[str, ...] | None]:
     """(labels, features, feature names from the header or None)."""
     try:
         with _open_text(path) as f:
             text = f.read()
     except (OSError, ValueError) as exc:  # unreadable, not gzip, not UTF-8 (UnicodeDecodeError)
         raise DataError(f"{path.name} cannot be read as UTF-8 CSV text: {exc}") from exc
+    if feature_type == "text":
+        labels, features, names = _text_cells(path, text)
+        return _checked_labels(path, labels), features, names
     rows = [
         row for _, row in zip(range(2), csv.reader(line for line in io.StringIO(text) if line.strip()), strict=False)
     ]
     columns = len(rows[0]) if rows else 0
     if columns < 2:
         raise DataError(f"{path.name} has a single column; put the label first and at least one feature after it.")
-    names = None
-    if _is_header(rows):
-        names = tuple(cell.strip() for cell in rows[0][1:])
-        if any(not n for n in names) or len(set(names)) != len(names):
-            raise DataError(f"{path.name}: the header's feature names must be distinct and not empty: {rows[0]}")
+    names = _header_names(path, rows[0]) if _is_header(rows) else None
+    if names is not None:
         start = len(text) - len(text.lstrip())
         end = text.find("\n", start)
         text = "" if end < 0 else text[end + 1 :]  # the lines after the header
@@ -125,7 +131,7 @@ def read_file(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...] | Non
         reason = str(exc).rstrip(".")
         raise DataError(
             f"{path.name}: {reason}. Features must be numbers, the label comes first, and a header (if any) is "
-            "the first line only."
+            'the first line only (text features: set FEATURE_TYPE = "text" in model.py).'
         ) from exc
     too_big = np.abs(features) >= payloads.FLOAT32_LIMIT  # the libraries compute in float32
     if too_big.any():
@@ -134,10 +140,51 @@ def read_file(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...] | Non
             f"{path.name}: row {row}, feature column {column} is infinite or beyond float32 range; "
             "use finite numbers (write nan for a missing value)"
         )
-    labels = np.char.strip(labels)
+    return _checked_labels(path, np.char.strip(labels)), features, names
+
+
+def _checked_labels(path: Path, labels: np.ndarray) -> np.ndarray:
     if np.any(labels == ""):
         row = int(np.argmax(labels == "")) + 1
         raise DataError(f"{path.name}: row {row} has an empty label (first column).")
+    return labels
+
+
+def _header_names(path: Path, header: list[str]) -> tuple[str, ...]:
+    names = tuple(cell.strip() for cell in header[1:])
+    if any(not n for n in names) or len(set(names)) != len(names):
+        raise DataError(f"{path.name}: the header's feature names must be distinct and not empty: {header}")
+    return names
+
+
+def _text_cells(path: Path, text: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Text features: a header line, then rows of cells kept as str (the label stripped, features as written)."""
+    try:
+        rows = [row for row in csv.reader(io.StringIO(text), strict=True) if any(cell.strip() for cell in row)]
+    except csv.Error as exc:
+        raise DataError(f"{path.name} is not valid CSV: {exc}") from exc
+    if len(rows) < 2 or len(rows[0]) < 2:
+        raise DataError(
+            f"{path.name} needs a header line (label first, then the names of the text columns) and at least one row "
+            'below it: with FEATURE_TYPE = "text", the first line always names the columns.'
+        )
+    header, body = rows[0], rows[1:]
+    names = _header_names(path, header)
+    for number, row in enumerate(body, start=1):
+        if len(row) != len(header):
+            raise DataError(
+                f"{path.name}: row {number} has {len(row)} cells but the header has {len(header)}; "
+                'quote a text that holds commas or line breaks ("like, this").'
+            )
+    labels = np.array([row[0].strip() for row in body])
+    if header[0].strip() in set(labels.tolist()):
+        raise DataError(
+            f"{path.name}: the first line looks like a row, not a header: its label {header[0].strip()!r} is also "
+            'a label below. With FEATURE_TYPE = "text", the first line names the columns (e.g. label,'
+            f"{','.join(f'text_{i + 1}' for i in range(len(header) - 1))})."
+        )
+    features = np.empty((len(body), len(header) - 1), dtype=object)
+    features[:] = [row[1:] for row in body]
     return labels, features, names
 
 

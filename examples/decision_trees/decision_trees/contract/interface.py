@@ -28,7 +28,9 @@ MODULE = "model"  # model.py beside train and serve
 class Data:
     """One channel's rows, as `fit` receives them."""
 
-    X: np.ndarray  # float64 features, one row per record; NaN marks a missing value
+    # One row per record: float64 features (NaN marks a missing value), or with FEATURE_TYPE =
+    # "text" the CSV cells as str (dtype object; an empty cell is "").
+    X: np.ndarray
     y: np.ndarray  # class codes 0..k-1 (classification) or float targets (regression)
     feature_names: tuple[str, ...] | None = None  # the CSV header's names of X's columns, if it had one
 
@@ -58,7 +60,8 @@ class ModelCode(Protocol):
         """Required. Read back what `save` wrote; `threads` is the worker's share of the cores."""
 
     def predict(self, model: Any, X: np.ndarray) -> np.ndarray:
-        """Required. One output per row of X: class codes 0..k-1, or float values for regression."""
+        """Required. One output per row of X (as `fit` saw it, or as input_fn decoded it): class
+        codes 0..k-1, or float values for regression."""
 
     def predict_proba(self, model: Any, X: np.ndarray) -> np.ndarray:
         """Optional (classification). An (n_rows, n_classes) array of probabilities; without it a
@@ -88,10 +91,14 @@ class ModelCode(Protocol):
 # Plain values model.py may also set, with their defaults.
 CONSTANTS: dict[str, Any] = {
     "FRAMEWORK": "custom",  # recorded in model.json; `serve` refuses a model of another framework
+    # "number": features are numbers (float64). "text": every cell is kept as text (str), for
+    # text or categorical models; training files then need a header line naming the columns.
+    "FEATURE_TYPE": "number",
     "ITERATION_METRICS": (),  # per-iteration validation metric names, for MetricDefinitions
     "INPUT_TYPES": (),  # request Content-Types that input_fn decodes (before the built-in ones)
     "OUTPUT_TYPES": (),  # Accept types that output_fn encodes (before the built-in ones)
 }
+FEATURE_TYPES = ("number", "text")
 HOOKS = {"INPUT_TYPES": "input_fn", "OUTPUT_TYPES": "output_fn"}
 REQUIRED = ("fit", "save", "load", "predict")
 OPTIONAL = ("predict_proba", "task_of", "versions", "input_fn", "output_fn", "join")
@@ -135,6 +142,10 @@ def check(module: ModuleType) -> ModuleType:
         value = getattr(module, name, default)
         if not isinstance(value, type(default)):
             raise InterfaceError(f"{where}: {name} must be a {type(default).__name__}, not {type(value).__name__}")
+    if constant(module, "FEATURE_TYPE") not in FEATURE_TYPES:
+        raise InterfaceError(
+            f"{where}: FEATURE_TYPE is {constant(module, 'FEATURE_TYPE')!r}; use one of {', '.join(FEATURE_TYPES)}"
+        )
     for name, hook in HOOKS.items():
         types = constant(module, name)
         if bool(types) != hasattr(module, hook):

@@ -93,6 +93,7 @@ class Model:
         self.n_features = int(meta["n_features"])
         self.classes = np.asarray(meta["classes"]) if self.task == "classification" else None
         self.feature_names = tuple(meta["feature_names"]) if meta.get("feature_names") else None
+        self.feature_type = meta.get("feature_type", "number")
 
     @property
     def has_probabilities(self) -> bool:
@@ -140,6 +141,12 @@ def load(code: ModuleType, model_dir: Path, threads: int = 1) -> Model:
         )
     if task not in ("classification", "regression"):
         raise ModelLoadError(f"{meta_path} names an unknown task {task!r}")
+    feature_type = constant(code, "FEATURE_TYPE")
+    if meta.get("feature_type", "number") != feature_type:
+        raise ModelLoadError(
+            f"the model in {model_dir} was trained on {meta.get('feature_type', 'number')} features, but "
+            f"model.py's FEATURE_TYPE is {feature_type!r}: train the model again with this model.py"
+        )
     try:
         estimator = code.load(model_dir, threads)
     except Exception as exc:

@@ -3,9 +3,12 @@
 Requests decode to one float64 matrix, a row per record (no pandas round trip): CSV of
 plain decimals by a vectorised reader (decimal_csv.py), any other CSV by numpy's C reader.
 JSON rows are lists of numbers, or objects keyed by the feature names of the training
-data's header. Responses hold one prediction per input row, in input order.
+data's header. A model of text features (FEATURE_TYPE = "text") gets the cells as str
+instead (dtype object): CSV as Python's csv module reads it, JSON strings, .npy of unicode.
+Responses hold one prediction per input row, in input order.
 """
 
+import csv
 import io
 import json
 import re
@@ -33,13 +36,19 @@ class PayloadError(ValueError):
 
 
 def decode(
-    body: bytes, content_type: str, charset: str | None = None, names: tuple[str, ...] | None = None
+    body: bytes,
+    content_type: str,
+    charset: str | None = None,
+    names: tuple[str, ...] | None = None,
+    feature_type: str = "number",
 ) -> np.ndarray:
-    """The request body as a 2-D float64 matrix; content_type is one of CONTENT_TYPES.
+    """The request body as a 2-D float64 matrix (str cells for text); content_type is one of CONTENT_TYPES.
 
     names: the model's feature names (from the training header), for JSON objects."""
     if not body.strip():
         raise PayloadError("the request body is empty; send at least one row of features")
+    if feature_type == "text":
+        return _text_rows(body, content_type, charset, names)
     if content_type == NPY:
         rows = _npy(body)
     elif (
@@ -87,7 +96,30 @@ def _csv(text: str) -> np.ndarray:
         raise PayloadError(f"malformed CSV: {exc}".rstrip(".") + " (rows are numbers, no header)") from None
 
 
-def _json(text: str, names: tuple[str, ...] | None) -> np.ndarray:
+def _text_rows(body: bytes, content_type: str, charset: str | None, names: tuple[str, ...] | None) -> np.ndarray:
+    """Text features: every cell a str, in a 2-D object array."""
+    if content_type == NPY:
+        array = _npy(body, kinds="U", what="text")
+        return array.astype(object)
+    try:
+        text = body.decode(charset or "utf-8")
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise PayloadError(f"the body is not valid {charset or 'utf-8'} text: {exc}") from None
+    if content_type == CSV:
+        try:
+            rows = [row for row in csv.reader(io.StringIO(text), strict=True) if row]
+        except csv.Error as exc:
+            raise PayloadError(f"malformed CSV: {exc} (quote a text that holds commas or quotes)") from None
+    elif content_type == JSON:
+        return _json(text, names, "text")
+    else:
+        return _jsonlines(text, names, "text")
+    if not rows:
+        raise PayloadError("the body holds no rows of features")
+    return _rows(rows, "text")
+
+
+def _json(text: str, names: tuple[str, ...] | None, feature_type: str = "number") -> np.ndarray:
     try:
         value = json.loads(text)
     except ValueError as exc:
@@ -106,10 +138,10 @@ def _json(text: str, names: tuple[str, ...] | None) -> np.ndarray:
         raise PayloadError('JSON must be a list of rows, one row, or {"instances": [rows]}')
     if not isinstance(value[0], list | dict):
         value = [value]  # a single row
-    return _rows([_row(row, names, f"row {i + 1}") for i, row in enumerate(value)])
+    return _rows([_row(row, names, f"row {i + 1}", feature_type) for i, row in enumerate(value)], feature_type)
 
 
-def _jsonlines(text: str, names: tuple[str, ...] | None) -> np.ndarray:
+def _jsonlines(text: str, names: tuple[str, ...] | None, feature_type: str = "number") -> np.ndarray:
     rows = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -118,19 +150,21 @@ def _jsonlines(text: str, names: tuple[str, ...] | None) -> np.ndarray:
             row = json.loads(line)
         except ValueError as exc:
             raise PayloadError(f"line {number} is not JSON: {exc}") from None
-        rows.append(_row(row, names, f"line {number}"))
+        rows.append(_row(row, names, f"line {number}", feature_type))
     if not rows:
         raise PayloadError("the body holds no rows of features")
-    return _rows(rows)
+    return _rows(rows, feature_type)
 
 
-def _row(row, names: tuple[str, ...] | None, where: str) -> list:
-    """One JSON row as a list of numbers (None is a missing value): a list, or an object of named features."""
+def _row(row, names: tuple[str, ...] | None, where: str, feature_type: str = "number") -> list:
+    """One JSON row as a list of numbers (None is a missing value) or of strings (text features):
+    a list, or an object of named features."""
+    kind = "strings" if feature_type == "text" else "numbers"
     if isinstance(row, dict):
         if names is None:
             raise PayloadError(
                 f"{where} is a JSON object, but this model was trained on CSV without a header, so its features "
-                "have no names; send each row as a list of numbers"
+                f"have no names; send each row as a list of {kind}"
             )
         missing = [n for n in names if n not in row]
         unknown = sorted(set(row) - set(names))
@@ -141,30 +175,38 @@ def _row(row, names: tuple[str, ...] | None, where: str) -> list:
             raise PayloadError(f"{where}: {'; '.join(problems)}; the model's features are {', '.join(names)}")
         row = [row[n] for n in names]
     if not isinstance(row, list):
-        raise PayloadError(f"{where}: every JSON row must be a list of numbers or an object of named features")
+        raise PayloadError(f"{where}: every JSON row must be a list of {kind} or an object of named features")
+    if feature_type == "text":
+        if not all(isinstance(cell, str) for cell in row):
+            raise PayloadError(f"{where}: every JSON feature of this text model must be a string")
+        return row
     if any(cell is not None and (not isinstance(cell, int | float) or isinstance(cell, bool)) for cell in row):
         raise PayloadError(f"{where}: every JSON feature must be a number (or null for a missing value)")
     return row
 
 
-def _rows(rows: list[list]) -> np.ndarray:
+def _rows(rows: list[list], feature_type: str = "number") -> np.ndarray:
     if len({len(row) for row in rows}) > 1:
-        raise PayloadError("JSON rows have different lengths")
+        raise PayloadError("the rows have different lengths")
+    if feature_type == "text":
+        cells = np.empty((len(rows), len(rows[0])), dtype=object)
+        cells[:] = rows
+        return cells
     return np.asarray(rows, dtype=np.float64)  # None becomes nan
 
 
-def _npy(body: bytes) -> np.ndarray:
+def _npy(body: bytes, kinds: str = "biuf", what: str = "numbers") -> np.ndarray:
     try:
         array = np.load(io.BytesIO(body), allow_pickle=False)
     except Exception as exc:  # numpy raises ValueError, EOFError, OSError... for bad files
         raise PayloadError(f"not a valid .npy file: {exc}") from None
-    if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
-        raise PayloadError(f"the .npy array must hold numbers, not {getattr(array, 'dtype', type(array))}")
+    if not isinstance(array, np.ndarray) or array.dtype.kind not in kinds:
+        raise PayloadError(f"the .npy array must hold {what}, not {getattr(array, 'dtype', type(array))}")
     if array.ndim == 1:
         array = array.reshape(1, -1)
     if array.ndim != 2:
         raise PayloadError(f"the .npy array must have 1 or 2 dimensions, not {array.ndim}")
-    return array.astype(np.float64, copy=False)
+    return array if what == "text" else array.astype(np.float64, copy=False)
 
 
 def encode(

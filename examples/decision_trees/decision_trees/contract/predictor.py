@@ -108,7 +108,8 @@ def invoke(model: model_artifact.Model, content_types: list[str], accept_order: 
             return error(400, f"cannot read this {content_type} body: {exc}")
     else:
         try:
-            features = payloads.decode(body, content_type, request.mimetype_params.get("charset"), model.feature_names)
+            charset = request.mimetype_params.get("charset")
+            features = payloads.decode(body, content_type, charset, model.feature_names, model.feature_type)
         except payloads.PayloadError as exc:
             return error(400, str(exc))
         if features.shape[1] != model.n_features:

@@ -93,10 +93,11 @@ def train(paths: Paths, code: ModuleType) -> None:
 
 def train_on(paths: Paths, config: dict, params: dict, cluster: Cluster, cluster_group, code: ModuleType) -> None:
     with cluster_group as group:
-        train_table = read_share(paths, config, "training", group)
+        feature_type = interface.constant(code, "FEATURE_TYPE")
+        train_table = read_share(paths, config, "training", group, feature_type)
         valid_table = None
         if "validation" in config["channels"] or paths.channel("validation").is_dir():
-            valid_table = read_share(paths, config, "validation", group)
+            valid_table = read_share(paths, config, "validation", group, feature_type)
         tables = [t for t in (train_table, valid_table) if t is not None]
         widths = group.union([str(t.features.shape[1]) for t in tables])
         if len(widths) > 1:
@@ -143,6 +144,7 @@ def train_on(paths: Paths, config: dict, params: dict, cluster: Cluster, cluster
         "task": task,
         "classes": None if classes is None else [str(c) for c in classes],
         "n_features": int(train_table.features.shape[1]),
+        "feature_type": interface.constant(code, "FEATURE_TYPE"),
         "feature_names": None if train_table.feature_names is None else list(train_table.feature_names),
         "hyperparameters": params,
         "versions": code.versions() if hasattr(code, "versions") else {},
@@ -152,15 +154,17 @@ def train_on(paths: Paths, config: dict, params: dict, cluster: Cluster, cluster
     print(f"model saved to {paths.model}: {', '.join(names)}", flush=True)
 
 
-def read_share(paths: Paths, config: dict, channel: str, group) -> dataset.Table:
+def read_share(paths: Paths, config: dict, channel: str, group, feature_type: str = "number") -> dataset.Table:
     """This host's part of a channel. ShardedByS3Key: what SageMaker gave it. FullyReplicated
     (every host has everything): every world-th file, or every world-th row if there are
     fewer files than hosts, so the job as a whole sees every row once."""
     sharded = config["channels"].get(channel, {}).get("S3DistributionType") == "ShardedByS3Key"
     part = None if group.world == 1 or sharded else (group.rank, group.world)
-    table = dataset.read_channel(channel, paths.channel(channel), part)
+    table = dataset.read_channel(channel, paths.channel(channel), part, feature_type)
     print(
-        f"{channel}: {len(table.labels)} rows, {table.features.shape[1]} features, {len(table.files)} file(s)"
+        f"{channel}: {len(table.labels)} rows, {table.features.shape[1]} features"
+        + (" (text)" if feature_type == "text" else "")
+        + f", {len(table.files)} file(s)"
         + (f", header {','.join(table.feature_names)}" if table.feature_names else "")
         + (f" (share {group.rank + 1} of {group.world})" if group.world > 1 else ""),
         flush=True,

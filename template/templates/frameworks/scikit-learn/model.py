@@ -23,6 +23,9 @@ from contract.interface import Data, Job
 
 FRAMEWORK = "scikit-learn"
 ARTIFACT = "model.skops"
+# "number": fit and predict get float64 features (NaN for a missing value); "text": the CSV
+# cells as str, for a text or categorical model (the README's worked change 3).
+FEATURE_TYPE = "number"
 # Types skops may rebuild beyond its own trusted set. The tree's node arrays (shared by every
 # tree model: DecisionTree*, RandomForest*, GradientBoosting*) hold raw indices that
 # scikit-learn trusts, so skops asks for them by name: the image serves only models its own
