@@ -59,7 +59,7 @@ def test_nginx_accepts_the_generated_config(rendered, tmp_path, env):
     )
     result = run(["python", "-c", code, str(tmp_path), str(conf)], cwd=program, env=dict(tool_env(), **env))
     assert result.returncode == 0, result.stderr
-    assert f"listen {env.get('SAGEMAKER_BIND_TO_PORT', '8080')} " in conf.read_text()
+    assert f"listen 127.0.0.1:{env.get('SAGEMAKER_BIND_TO_PORT', '8080')} " in conf.read_text()
     check = run(["nginx", "-t", "-e", "stderr", "-p", str(tmp_path), "-c", str(conf)])
     assert check.returncode == 0, check.stderr
     assert "syntax is ok" in check.stderr

@@ -19,6 +19,7 @@ from conftest import (
     SAMPLE_ROW,
     TEXT,
     csv_body,
+    listening,
     numbers_only,
     program_env,
     start_server,
@@ -322,6 +323,23 @@ def children(pid: int) -> list[int]:
     return [int(p) for p in out.split()]
 
 
+def descendants(pid: int) -> list[int]:
+    return [p for child in children(pid) for p in (child, *descendants(child))]
+
+
+def still_running(pids: list[int]) -> list[int]:
+    """Those of pids that exist and are not zombies waiting for their parent."""
+    running = []
+    for pid in pids:
+        try:
+            state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            continue
+        if state != "Z":
+            running.append(pid)
+    return running
+
+
 def command_line(pid: int) -> list[str]:
     return open(f"/proc/{pid}/cmdline", "rb").read().decode().split("\0")
 
@@ -357,9 +375,23 @@ def test_nginx_and_gunicorn_timeouts_are_equal(monkeypatch, tmp_path):
 
 def test_the_port_defaults_to_8080_and_follows_sagemaker_bind_to_port(monkeypatch, tmp_path):
     monkeypatch.delenv("SAGEMAKER_BIND_TO_PORT", raising=False)
-    assert "listen 8080 " in serving.nginx_config(tmp_path, tmp_path / "sock")
+    monkeypatch.delenv("LISTEN_ADDRESS", raising=False)
+    assert "listen 127.0.0.1:8080 " in serving.nginx_config(tmp_path, tmp_path / "sock")
     monkeypatch.setenv("SAGEMAKER_BIND_TO_PORT", "9191")
-    assert "listen 9191 " in serving.nginx_config(tmp_path, tmp_path / "sock")
+    assert "listen 127.0.0.1:9191 " in serving.nginx_config(tmp_path, tmp_path / "sock")
+
+
+@pytest.mark.parametrize("value, listen", [("0.0.0.0", "0.0.0.0:8080"), ("::1", "[::1]:8080"), (" ", "127.0.0.1:8080")])
+def test_the_listen_address_follows_listen_address(monkeypatch, tmp_path, value, listen):
+    monkeypatch.delenv("SAGEMAKER_BIND_TO_PORT", raising=False)
+    monkeypatch.setenv("LISTEN_ADDRESS", value)
+    assert f"listen {listen} " in serving.nginx_config(tmp_path, tmp_path / "sock")
+
+
+def test_a_serve_on_a_host_answers_that_host_only(server):
+    port = int(server.url.rsplit(":", 1)[1])
+    tables = open("/proc/net/tcp").read() + open("/proc/net/tcp6").read()
+    assert {entry for entry in listening(tables) if entry.endswith(f":{port}")} == {f"127.0.0.1:{port}"}
 
 
 def test_sigterm_drains_in_flight_requests_and_exits_cleanly(trained, tmp_path):
@@ -373,9 +405,11 @@ def test_sigterm_drains_in_flight_requests_and_exits_cleanly(trained, tmp_path):
     caller = threading.Thread(target=call)
     caller.start()
     time.sleep(0.3)
+    tree = descendants(server.process.pid)
     started = time.monotonic()
     assert server.stop(signal.SIGTERM, timeout=30) == 0
     assert time.monotonic() - started < 30
+    assert still_running(tree) == []
     caller.join()
     assert result["response"].status_code == 200
     assert len(result["response"].text.split("\n")) == 32_000_000 // len(SAMPLE_ROW)
@@ -386,10 +420,14 @@ def test_sigterm_drains_in_flight_requests_and_exits_cleanly(trained, tmp_path):
 @pytest.mark.parametrize("victim", ["nginx", "gunicorn"])
 def test_the_server_exits_non_zero_when_nginx_or_gunicorn_dies(trained, tmp_path, victim):
     server = start_server(trained, tmp_path)
+    tree = descendants(server.process.pid)
+    assert len(tree) >= 5  # two masters and their workers (two for gunicorn, one per core for nginx)
     pid = next(p for p in children(server.process.pid) if victim in " ".join(command_line(p)))
     os.kill(pid, signal.SIGKILL)
     assert server.process.wait(timeout=30) != 0
     assert f"{victim} exited" in server.log()
+    # The killed master's workers too: they would keep the port, or the socket, open.
+    assert still_running(tree) == [], [command_line(p) for p in still_running(tree)]
 
 
 def test_a_killed_worker_is_replaced(trained, tmp_path, sample_rows):
@@ -433,7 +471,12 @@ def test_a_bad_model_gives_a_failing_ping_not_a_crash(trained, tmp_path, damage)
 
 @pytest.mark.parametrize(
     "variable, value",
-    [("SAGEMAKER_MODEL_SERVER_WORKERS", "many"), ("SAGEMAKER_MODEL_SERVER_TIMEOUT", "0"), ("ACCESS_LOG", "verbose")],
+    [
+        ("SAGEMAKER_MODEL_SERVER_WORKERS", "many"),
+        ("SAGEMAKER_MODEL_SERVER_TIMEOUT", "0"),
+        ("ACCESS_LOG", "verbose"),
+        ("LISTEN_ADDRESS", "localhost"),
+    ],
 )
 def test_bad_server_settings_fail_clearly(trained, variable, value):
     env = program_env(trained, **{variable: value})
@@ -454,7 +497,7 @@ def test_the_access_log_holds_failed_requests_unless_told_otherwise(trained, tmp
     finally:
         assert server.stop() == 0  # nginx writes what it buffered as it exits
     lines = set(re.findall(r'"GET (/\S*) HTTP/1\.1" (\d{3})', server.log()))
-    # Health polls while starting (502 before gunicorn listens, 499 when the poll gave up first)
-    # are failures, logged as such.
+    # Health polls while starting (499 when a poll gave up first; a 502 only if gunicorn had
+    # not listened yet, which `serve` waits for) are failures, logged as such.
     assert lines - {("/ping", "200")} - logged <= {("/ping", "502"), ("/ping", "499")}
     assert {line for line in lines if line[0] == "/nowhere" or line[1] == "200"} == logged

@@ -162,6 +162,20 @@ def run_train(opt_ml: Path, timeout: float = 600, **env) -> subprocess.Completed
     )
 
 
+def listening(tcp_table: str) -> set[str]:
+    """The sockets listening in a /proc/net/tcp or tcp6 table, as "address:port"."""
+    found = set()
+    for line in tcp_table.splitlines()[1:]:
+        fields = line.split()
+        if fields[3] != "0A":  # LISTEN
+            continue
+        address, port = fields[1].rsplit(":", 1)
+        if len(address) == 8:  # IPv4, little-endian
+            address = ".".join(str(int(address[i : i + 2], 16)) for i in (6, 4, 2, 0))
+        found.add(f"{address}:{int(port, 16)}")
+    return found
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

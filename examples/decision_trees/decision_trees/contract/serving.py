@@ -5,6 +5,7 @@ everywhere else the port is 8080. Worker count and timeout take SageMaker's tool
 names (SAGEMAKER_MODEL_SERVER_*) and, for users of AWS's sample, MODEL_SERVER_*.
 """
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -36,6 +37,20 @@ def _integer(names: tuple[str, ...], default: int, low: int, high: int) -> int:
 
 def port() -> int:
     return _integer(("SAGEMAKER_BIND_TO_PORT",), 8080, 1, 65535)
+
+
+def listen_address() -> str:
+    """nginx's listen address: loopback unless LISTEN_ADDRESS says otherwise.
+
+    A `serve` started on a laptop or a notebook instance answers that machine only; the
+    Dockerfile sets LISTEN_ADDRESS=0.0.0.0, because SageMaker reaches the container from outside.
+    """
+    text = os.environ.get("LISTEN_ADDRESS", "").strip() or "127.0.0.1"
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        raise SettingError(f"LISTEN_ADDRESS={text!r} is not an IP address (e.g. 127.0.0.1 or 0.0.0.0)") from None
+    return f"[{address}]" if address.version == 6 else str(address)
 
 
 def workers() -> int:
@@ -83,7 +98,7 @@ def execution_parameters(worker_count: int) -> dict:
 def nginx_config(runtime_dir: Path, socket: Path) -> str:
     """nginx.conf with this container's port, timeout and scratch paths filled in."""
     values = {
-        "@PORT@": str(port()),
+        "@LISTEN@": f"{listen_address()}:{port()}",
         "@TIMEOUT@": str(timeout()),
         "@MAX_BODY_MB@": str(MAX_BODY_MB),
         "@RUNTIME_DIR@": str(runtime_dir),
