@@ -31,7 +31,7 @@ import sys
 import tarfile
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -650,7 +650,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    name = args.name or resource_name(ALGORITHM, datetime.now(UTC))
+    name = args.name or resource_name(ALGORITHM, datetime.now(timezone.utc))
     resources = Resources()
     backend = None
     problems: list[str] = []

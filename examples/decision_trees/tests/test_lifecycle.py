@@ -267,6 +267,27 @@ def test_sagemaker_path_calls_against_moto(tmp_path, monkeypatch, capsys):
         assert sagemaker.list_models()["Models"] == []
 
 
+def test_sagemaker_path_as_a_command_on_the_deploy_python(tmp_path):
+    """The script as users run it, by the interpreter in DEPLOY_PYTHON (e.g. a Python 3.10 venv
+    with only requirements-deploy.txt, as in SageMaker Studio); this one's by default."""
+    python = os.environ.get("DEPLOY_PYTHON") or sys.executable
+    name, bucket = f"moto-{uuid.uuid4().hex[:8]}", "lifecycle-cli"
+    image = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{ALGORITHM}:0123abcd"
+    with moto_server(tmp_path) as moto:
+        client("s3", moto).create_bucket(Bucket=bucket)
+        answer = {"Body": "setosa", "ContentType": "text/csv", "InvokedProductionVariant": "AllTraffic"}
+        requests.post(f"{moto}/moto-api/static/sagemaker/endpoint-results", json={"results": [answer]}, timeout=10)
+        key = f"{ALGORITHM}/{name}/transform/payload.csv.out"
+        client("s3", moto).put_object(Bucket=bucket, Key=key, Body=b"setosa\n")
+        args = ["--image", image, "--role-arn", f"arn:aws:iam::{ACCOUNT}:role/r", "--bucket", bucket]
+        result = subprocess.run(
+            [python, str(SCRIPT), *args, "--name", name, "--poll-seconds", "1"],
+            env=aws_env(moto), capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert printed_section(result.stdout, "predictions:") == ["setosa"]
+
+
 def test_sagemaker_path_needs_an_ecr_image_a_role_and_a_bucket(tmp_path):
     env = aws_env("http://127.0.0.1:9")  # nothing listens there: no request may be sent
     missing_image = run_lifecycle(env=env, timeout=60)
