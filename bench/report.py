@@ -120,6 +120,8 @@ def build(bm, results: dict, machine: dict, settings: dict, command: str) -> dic
     text_lines += ["", f"command: {command}"]
 
     md = [f"### {title}", "", f"Command: `{command}`", ""]
+    if machine.get("base_image"):  # image sizes describe this base
+        md += [f"Base image: {machine['base_image']}", ""]
     md.append("| " + " | ".join(header) + " |")
     md.append("| " + " | ".join(["---"] + ["---:"] * (len(header) - 1)) + " |")
     md += ["| " + " | ".join(row) + " |" for row in rows]

@@ -388,11 +388,19 @@ def run(args: argparse.Namespace, only: list[str]) -> int:
 
     command = "make bench" + (f"  (bench/run.py {' '.join(sys.argv[1:])})" if sys.argv[1:] else "")
     settings_dict = {k: v for k, v in vars(settings).items() if k != "log"}
-    write_report(bm, results, bm.machine(), settings_dict, command)
+    write_report(bm, results, dict(bm.machine(), base_image=base_image_origin()), settings_dict, command)
     for result in results.values():
         for failure in result["failures"]:
             print(f"FAILED: {failure}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def base_image_origin() -> str:
+    """The base image, and whether it came from a registry or is scripts/base_image.sh's stand-in."""
+    label = sh(["docker", "image", "inspect", "-f", '{{index .Config.Labels "byoc.base-image"}}', BASE_IMAGE])
+    if label.stdout.strip() == "stand-in":
+        return f"`{BASE_IMAGE}`, a local stand-in built by scripts/base_image.sh (no registry answered)"
+    return f"`{BASE_IMAGE}`, pulled from its registry"
 
 
 def write_report(bm, results: dict, machine: dict, settings: dict, command: str) -> None:

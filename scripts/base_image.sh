@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Build a Debian base image locally (no image registry is reachable here) and tag
-# it with the exact name a Dockerfile's FROM line uses, so that Dockerfile builds
-# unchanged.
+# Make NAME:TAG present for the Dockerfile's FROM line: `docker pull` it when its
+# registry answers (the real image, so sizes describe what users get), and only when
+# none does, build a Debian stand-in locally and tag it with that exact name, so the
+# Dockerfile builds unchanged. It says which it did; a stand-in carries the label
+# byoc.base-image=stand-in, which scripts and reports read back.
 #
 # Usage: scripts/base_image.sh [--force] NAME:TAG [SUITE]
 #   NAME:TAG  e.g. debian:trixie-slim, debian:bookworm, debian:13-slim, my/base:1
 #   SUITE     Debian suite to debootstrap. Default: inferred from the tag when NAME
 #             is debian (debian:<suite>[-slim], debian:<version>[-slim]), else trixie.
-#   --force   rebuild even if NAME:TAG already exists.
+#   --force   pull or rebuild even if NAME:TAG already exists.
 #
 # Environment:
 #   DEBIAN_MIRROR   default http://deb.debian.org/debian (plain http: apt needs no CA)
@@ -23,7 +25,7 @@ LOCKFILE=/tmp/byoc-base-image.lock
 
 log() { printf 'base_image: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
-usage() { sed -n '2,16p' "$0" >&2; exit "${1:-2}"; }
+usage() { sed -n '2,20p' "$0" >&2; exit "${1:-2}"; }
 
 force=0
 positional=()
@@ -109,9 +111,27 @@ command -v debootstrap >/dev/null 2>&1 \
 exec 9>"$LOCKFILE"
 flock -w 900 9 || die "could not take $LOCKFILE"
 
+origin() {  # what the present NAME:TAG is: pulled, or this script's stand-in
+    if [[ "$(docker image inspect -f '{{index .Config.Labels "byoc.base-image"}}' "$1" 2>/dev/null)" == stand-in ]]; then
+        echo "a local stand-in built by this script"
+    else
+        echo "from a registry"
+    fi
+}
+
 if ((!force)) && docker image inspect "$image" >/dev/null 2>&1; then
-    log "$image already present ($(docker image inspect -f '{{.Size}}' "$image" | numfmt --to=iec)): nothing to do (--force rebuilds)"
+    log "$image already present ($(docker image inspect -f '{{.Size}}' "$image" | numfmt --to=iec), $(origin "$image")): nothing to do (--force pulls or rebuilds)"
     exit 0
+fi
+
+# The real image first. No registry here answers, and a pull that cannot connect fails in
+# seconds; BASE_IMAGE_PULL=0 skips it.
+if [[ "${BASE_IMAGE_PULL:-1}" != 0 ]]; then
+    if pulled="$(timeout "${BASE_IMAGE_PULL_SECONDS:-120}" docker pull -q "$image" 2>&1)"; then
+        log "pulled $image from its registry ($(docker image inspect -f '{{.Size}}' "$image" | numfmt --to=iec))"
+        exit 0
+    fi
+    log "could not pull $image ($(printf '%s' "$pulled" | tail -n 1 | cut -c1-160)): building a local stand-in"
 fi
 
 # With --force, remember the image being replaced so it does not linger untagged.
@@ -221,6 +241,7 @@ t1=$SECONDS
 tar --numeric-owner --xattrs --xattrs-include='*' -C "$rootfs" -c . \
     | docker import \
         --change 'CMD ["bash"]' \
+        --change 'LABEL byoc.base-image=stand-in' \
         --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
         --message "debootstrap --variant=minbase $suite $MIRROR (scripts/base_image.sh)" \
         - "$image" >/dev/null
@@ -236,5 +257,5 @@ if [[ -n "$old_id" && "$old_id" != "$(docker image inspect -f '{{.Id}}' "$image"
 fi
 
 size="$(docker image inspect -f '{{.Size}}' "$image")"
-log "built $image from Debian '$suite': debootstrap ${t_boot}s, import ${t_import}s"
+log "built $image as a local stand-in from Debian '$suite': debootstrap ${t_boot}s, import ${t_import}s"
 echo "$image size: $(numfmt --to=iec "$size") ($size bytes)"

@@ -18,8 +18,8 @@ def python(version: tuple[int, int], exact: bool) -> str | None:
     """A real interpreter of that version (exact) or at least it, from PATH, /usr/bin or pyenv."""
     wanted = f"{version[0]}.{version[1]}"
     # Interpreters themselves (a pyenv shim is a bash script, and the tests narrow PATH).
-    candidates = [f"/usr/bin/python{wanted}", *glob.glob(os.path.expanduser(f"~/.pyenv/versions/{wanted}*/bin/python3"))]
-    candidates += [shutil.which(f"python{wanted}")]
+    pyenv = glob.glob(os.path.expanduser(f"~/.pyenv/versions/{wanted}*/bin/python3"))
+    candidates = [f"/usr/bin/python{wanted}", *pyenv, shutil.which(f"python{wanted}")]
     if not exact:
         candidates.append(sys.executable)
     for candidate in filter(None, candidates):
