@@ -34,9 +34,9 @@ find_python() {
 }
 
 apt_install nginx curl make git wrk
-requirements=("$root/requirements-dev.txt" "$root/template/templates/requirements-serving.txt"
-    "$root"/template/templates/frameworks/*/requirements.txt
-    "$root/template/{{cookiecutter.algorithm_name}}/requirements-deploy.txt")
+requirements=("$root/requirements-dev.txt" "$root/templates/requirements-serving.txt"
+    "$root"/templates/frameworks/*/requirements.txt
+    "$root/{{cookiecutter.algorithm_name}}/requirements-deploy.txt")
 stamp="$venv/.requirements.sha256"
 wanted="$(cat "${requirements[@]}" | sha256sum)"
 if [ ! -x "$venv/bin/python" ]; then

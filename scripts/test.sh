@@ -12,7 +12,7 @@ BYOC_DOCKERD_PIDFILE="$(mktemp -u /tmp/byoc-dockerd.XXXXXX.pid)"
 export BYOC_DOCKERD_PIDFILE
 trap 'scripts/docker_engine.sh stop || true' EXIT
 scripts/docker_engine.sh
-base_image="$(.venv/bin/python -c 'import json; print(json.load(open("template/cookiecutter.json"))["base_image"])')"
+base_image="$(.venv/bin/python -c 'import json; print(json.load(open("cookiecutter.json"))["base_image"])')"
 scripts/base_image.sh "$base_image"
 
 .venv/bin/python -m pytest "$@"

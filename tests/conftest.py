@@ -10,7 +10,7 @@ import pytest
 from cookiecutter.main import cookiecutter
 
 ROOT = Path(__file__).resolve().parents[1]
-TEMPLATE = ROOT / "template"
+TEMPLATE = ROOT  # the repository is the template: cookiecutter.json, hooks/, templates/, {{cookiecutter.algorithm_name}}/
 DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
 FRAMEWORKS = DEFAULTS["framework"]
 VENV_BIN = Path(sys.executable).parent

@@ -167,7 +167,7 @@ def test_renders_are_deterministic(tmp_path):
 
 
 def test_plain_cookiecutter_on_the_repository_works_from_the_command_line(tmp_path):
-    """The root cookiecutter.json points at template/: no --directory flag needed."""
+    """The repository root is the template: no --directory flag needed."""
     result = subprocess.run(
         ["cookiecutter", "--no-input", str(ROOT), "framework=lightgbm", "algorithm_name=from-cli", "-o", str(tmp_path)],
         env=tool_env(),
