@@ -11,10 +11,9 @@ test-fast:  ## the tests that need no Docker engine
 	scripts/setup.sh
 	.venv/bin/python -m pytest -m "not container"
 
-example:  ## regenerate examples/decision_trees from the template's defaults
+example:  ## regenerate examples/decision_trees: cruft create of the committed template's defaults
 	scripts/setup.sh
-	rm -rf examples/decision_trees
-	.venv/bin/cookiecutter --no-input . -o examples
+	scripts/example.sh
 
 bench:  ## serving benchmark: ours vs the AWS sample's way, BentoML and MLflow (Docker, wrk)
 	scripts/setup.sh
