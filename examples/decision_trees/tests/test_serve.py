@@ -327,17 +327,22 @@ def descendants(pid: int) -> list[int]:
     return [p for child in children(pid) for p in (child, *descendants(child))]
 
 
-def still_running(pids: list[int]) -> list[int]:
-    """Those of pids that exist and are not zombies waiting for their parent."""
-    running = []
-    for pid in pids:
-        try:
-            state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
-        except FileNotFoundError:
-            continue
-        if state != "Z":
-            running.append(pid)
-    return running
+def still_running(pids: list[int], grace: float = 5) -> list[int]:
+    """Those of pids that exist and are not zombies, after up to `grace` seconds for a SIGKILL
+    already sent to finish (a dying process lingers for a moment with an empty command line)."""
+    deadline = time.monotonic() + grace
+    while True:
+        running = []
+        for pid in pids:
+            try:
+                state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+            except FileNotFoundError:
+                continue
+            if state not in ("Z", "X"):
+                running.append(pid)
+        if not running or time.monotonic() > deadline:
+            return running
+        time.sleep(0.1)
 
 
 def command_line(pid: int) -> list[str]:
@@ -427,7 +432,8 @@ def test_the_server_exits_non_zero_when_nginx_or_gunicorn_dies(trained, tmp_path
     assert server.process.wait(timeout=30) != 0
     assert f"{victim} exited" in server.log()
     # The killed master's workers too: they would keep the port, or the socket, open.
-    assert still_running(tree) == [], [command_line(p) for p in still_running(tree)]
+    left = still_running(tree)
+    assert left == [], [command_line(p) for p in left]
 
 
 def test_a_killed_worker_is_replaced(trained, tmp_path, sample_rows):
