@@ -5,7 +5,8 @@
 It installs what it needs (wrk from apt, the Docker engine and base image through scripts/,
 BentoML and MLflow in venvs of their own under build/bench/venvs), renders the default
 project, builds its image and a baseline image (bench/baseline: the AWS sample's way), trains
-the model once in our image, and measures with the rendered project's own benchmark.py:
+the model once in our image, and measures with the rendered project's own benchmark.py
+(extended by bench/compare.py: host-process servers, several servers taking turns):
 - ours and the baseline as containers (the load generator inside each container's network
   namespace, on its 127.0.0.1);
 - ours, BentoML and MLflow as host processes on 127.0.0.1, so each comparison is like for like.
@@ -34,6 +35,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import compare
 import numpy as np
 import report
 
@@ -218,7 +220,7 @@ def host_env(extra: dict[str, str], venv: Path | None = None) -> dict[str, str]:
     return env
 
 
-def servers(bm, project: Path, opt_ml: Path, baseline_dir: Path, mlflow_dir: Path) -> dict:
+def servers(bm, peers, project: Path, opt_ml: Path, baseline_dir: Path, mlflow_dir: Path) -> dict:
     """id -> (server, workload builder key, how it runs)."""
     program = project / project.name
     model_dir = opt_ml / "model"
@@ -228,14 +230,14 @@ def servers(bm, project: Path, opt_ml: Path, baseline_dir: Path, mlflow_dir: Pat
     return {
         "ours_container": bm.ContainerServer(OUR_IMAGE, model_dir, name="ours (container)"),
         "baseline_container": bm.ContainerServer(BASELINE_IMAGE, baseline_dir, name="baseline (container)"),
-        "ours_host": bm.ProcessServer(
+        "ours_host": peers.ProcessServer(
             "ours (host)",
             [sys.executable, str(program / "serve")],
             ours_port,
             env=host_env({"OPT_ML": str(opt_ml), "SAGEMAKER_BIND_TO_PORT": str(ours_port)}),
             log=OUT / "ours-host.log",
         ),
-        "bentoml_host": bm.ProcessServer(
+        "bentoml_host": peers.ProcessServer(
             "BentoML (host)",
             [str(VENVS / "bentoml" / "bin" / "bentoml"), "serve", "bento_service:DecisionTrees",
              "--host", "127.0.0.1", "--port", str(bento_port)],
@@ -251,7 +253,7 @@ def servers(bm, project: Path, opt_ml: Path, baseline_dir: Path, mlflow_dir: Pat
             cwd=BENCH / "peers",
             log=OUT / "bentoml.log",
         ),
-        "mlflow_host": bm.ProcessServer(
+        "mlflow_host": peers.ProcessServer(
             "MLflow (host)",
             [str(VENVS / "mlflow" / "bin" / "mlflow"), "models", "serve", "-m", str(mlflow_dir),
              "-h", "127.0.0.1", "-p", str(mlflow_port), "--env-manager", "local"],
@@ -372,10 +374,11 @@ def run(args: argparse.Namespace, only: list[str]) -> int:
             str(model_dir), str(mlflow_dir)])  # fmt: skip
 
     settings = bm.Settings(seconds=args.seconds, warmup=args.warmup, rounds=args.rounds, log=log)
-    all_servers = servers(bm, project, opt_ml, baseline_dir, mlflow_dir)
+    peers = compare.load(bm)
+    all_servers = servers(bm, peers, project, opt_ml, baseline_dir, mlflow_dir)
     all_workloads = workloads(bm, n_features, estimator, classes)
     entries = {key: (all_servers[key], all_workloads[key]) for key in only}
-    results = bm.measure_all(entries, settings)
+    results = peers.measure_all(entries, settings)
     failed = False
     for key, result in results.items():
         server = all_servers[key]
