@@ -56,6 +56,11 @@ PROJECT_FILES = [
     "local_test/test_dir/input/config/inputdataconfig.json",
     "local_test/test_dir/input/config/resourceconfig.json",
     "local_test/test_dir/input/data/training/iris.csv",
+    "lifecycle/__init__.py",
+    "lifecycle/backends.py",
+    "lifecycle/project.py",
+    "lifecycle/steps.py",
+    "lifecycle/storage.py",
     "local_test/test_dir/input/data/validation/iris.csv",
     "local_test/train_local.sh",
     "pyproject.toml",
@@ -134,13 +139,13 @@ def test_each_answer_reaches_the_files_it_belongs_in(rendered, answers):
         assert f'image="${{1:-{name}}}"' in text["local_test/train_local.sh"]
     if "aws_region" in answers:
         assert answers["aws_region"] in text["build_and_push.sh"]
-        assert answers["aws_region"] in text["sagemaker_lifecycle.py"]
+        assert answers["aws_region"] in text["lifecycle/project.py"]
     if "platform" in answers:
         assert f"PLATFORM ?= {answers['platform']}" in text["Makefile"]
         assert answers["platform"] in text["build_and_push.sh"]
     if "training_instance_type" in answers:
-        assert answers["training_instance_type"] in text["sagemaker_lifecycle.py"]
-        assert answers["hosting_instance_type"] in text["sagemaker_lifecycle.py"]
+        assert answers["training_instance_type"] in text["lifecycle/project.py"]
+        assert answers["hosting_instance_type"] in text["lifecycle/project.py"]
         config = json.loads(text["local_test/test_dir/input/config/resourceconfig.json"])
         assert config["current_instance_type"] == answers["training_instance_type"]
     if "base_image" in answers:
