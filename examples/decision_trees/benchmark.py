@@ -16,10 +16,9 @@ Any response that is not 2xx, or any socket error, fails the run (exit code 1).
 The load generator reaches the container on 127.0.0.1 inside the container's own network
 namespace (root only; no docker-proxy in the path), else on a port published to 127.0.0.1.
 
-The measuring code knows nothing about this image: `measure()` takes any `Server` (a
-container, a host process) and a `Workload` (the requests to send), so other servers can be
-measured the same way; `measure_all()` compares several fairly on a busy machine (wrk runs
-taking turns between them, round by round).
+The measuring code knows nothing about this image: `measure()` takes any `Server` and a
+`Workload` (the requests to send). The template repository's own benchmark (bench/) builds
+on these pieces to compare this server with others.
 """
 
 import argparse
@@ -30,7 +29,6 @@ import os
 import platform
 import re
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -294,68 +292,6 @@ class ContainerServer(Server):
         return result.stdout + result.stderr
 
 
-class ProcessServer(Server):
-    """A server run as a host process (argv), listening on 127.0.0.1:port."""
-
-    kind = "host process"
-
-    def __init__(self, name: str, argv: list[str], port: int, env: dict | None = None, cwd=None, log=None):
-        self.name, self.argv, self.port = name, argv, port
-        self.env = env if env is not None else dict(os.environ)
-        self.cwd = cwd
-        self.log_path = Path(log) if log else Path(tempfile.mkstemp(prefix="bench-server-", suffix=".log")[1])
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                self.argv, env=self.env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        tree = [p["pid"] for p in process_table(self.proc.pid)]
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        # Whatever it started and left behind (children in sessions of their own).
-        deadline = time.monotonic() + 10
-        for pid in tree[1:]:
-            while _pid_alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if _pid_alive(pid):
-                os.kill(pid, signal.SIGKILL)
-        self.proc = None
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def memory(self) -> dict:
-        return summarize_memory(process_table(self.proc.pid))
-
-    def logs(self) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-40:])
-        except OSError:
-            return ""
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat_file:
-            return stat_file.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except OSError:
-        return False
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -529,28 +465,57 @@ def _check_errors(server: Server, what: str, point: dict, failures: list) -> Non
 
 
 def measure(server: Server, workload: Workload, settings: Settings | None = None) -> dict:
-    """Everything this benchmark measures, for one server. The server is stopped at the end."""
-    return measure_all({server.name: (server, workload)}, settings)[server.name]
-
-
-def measure_all(entries: dict[str, tuple[Server, Workload]], settings: Settings | None = None) -> dict[str, dict]:
-    """Everything, for several servers, in a way that keeps their figures comparable on a busy machine:
-    1. each server alone: time to healthy (fresh starts), a check of its answers, the batch, memory;
-    2. all of them up at once (all idle but the one under load): the wrk points, the servers taking
-       turns within each round, so that a change in the machine's background load hits them alike.
-    Every server is stopped at the end; failures are listed in each result's "failures"."""
+    """Everything this benchmark measures, for one server, which is stopped at the end:
+    1. alone: time to healthy (fresh starts), a check of its answers, the batch, memory;
+    2. the wrk points (after a warm-up at each), the median of the rounds reported.
+    Failures are listed in the result's "failures"."""
     settings = settings or Settings()
-    results = {}
-    for key, (server, workload) in entries.items():
-        settings.log(f"{server.name}: {workload.description}")
-        results[key] = _measure_alone(server, workload, settings)
-    ready = {key: entry for key, entry in entries.items() if not results[key]["failures"]}
-    if ready:
-        _measure_load(ready, results, settings)
-    return results
+    settings.log(f"{server.name}: {workload.description}")
+    result = measure_alone(server, workload, settings)
+    if result["failures"]:
+        return result
+    scratch = Path(tempfile.mkdtemp(prefix="bench-"))
+    try:
+        server.start()
+        wait_healthy(server, workload.health, settings.start_timeout)
+        for label, request in (("invocations", workload.one_row), ("ping", workload.health)):
+            for concurrency in settings.concurrency:
+                runs = [wrk_round(server, request, concurrency, settings, scratch, result["failures"], first=not r)
+                        for r in range(settings.rounds)]  # fmt: skip
+                record_point(server, label, request, concurrency, runs, result, settings)
+    except BenchError as exc:
+        result["failures"].append(f"{server.name}: {exc}")
+    finally:
+        server.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
+    return result
 
 
-def _measure_alone(server: Server, workload: Workload, settings: Settings) -> dict:
+def wrk_round(
+    server: Server, request: Request, concurrency: int, settings: Settings, scratch: Path, failures: list, first: bool
+) -> dict:
+    """One measured wrk run at a point, after the warm-up when it is the point's first round."""
+    if first and settings.warmup > 0:
+        warm = wrk(server, request, concurrency, settings.warmup, scratch)
+        _check_errors(server, f"{request.method} {request.path} c={concurrency} (warm-up)", warm, failures)
+    return wrk(server, request, concurrency, settings.seconds, scratch)
+
+
+def record_point(
+    server: Server, label: str, request: Request, concurrency: int, runs: list[dict], result: dict, settings: Settings
+) -> None:
+    """The median of a point's rounds into result[label], its errors into the failures, a log line."""
+    point = _median_run(runs)
+    _check_errors(server, f"{request.path} c={concurrency}", point, result["failures"])
+    result.setdefault(label, {})[str(concurrency)] = point
+    settings.log(
+        f"  {server.name}: {request.method} {request.path} c={concurrency}: {point['rps']:.0f} req/s "
+        f"(rounds {point['rounds_rps']}), p50 {point['p50_ms']:.2f} ms, p99 {point['p99_ms']:.2f} ms"
+    )
+
+
+def measure_alone(server: Server, workload: Workload, settings: Settings) -> dict:
+    """Start-up, answers, batch and memory, with the server alone; stopped at the end."""
     log = settings.log
     failures: list[str] = []
     result: dict = {"name": server.name, "kind": server.kind, "workload": workload.description, "failures": failures}
@@ -604,51 +569,6 @@ def _measure_alone(server: Server, workload: Workload, settings: Settings) -> di
     finally:
         server.stop()
     return result
-
-
-def _measure_load(entries: dict[str, tuple[Server, Workload]], results: dict[str, dict], settings: Settings) -> None:
-    log = settings.log
-    scratch = Path(tempfile.mkdtemp(prefix="bench-"))
-    live: dict[str, tuple[Server, Workload]] = {}
-    try:
-        for key, (server, workload) in entries.items():
-            try:
-                server.start()
-                live[key] = (server, workload)
-                wait_healthy(server, workload.health, settings.start_timeout)
-            except BenchError as exc:
-                results[key]["failures"].append(f"{server.name}: {exc}")
-                live.pop(key, None)
-        names = ", ".join(server.name for server, _ in live.values())
-        log(f"load: {names} up; {settings.rounds} round(s) of {settings.seconds} s per point, taking turns")
-        for label, pick in (("invocations", lambda w: w.one_row), ("ping", lambda w: w.health)):
-            for concurrency in settings.concurrency:
-                runs: dict[str, list[dict]] = {key: [] for key in live}
-                for round_number in range(settings.rounds):
-                    for key, (server, workload) in list(live.items()):
-                        request = pick(workload)
-                        what = f"{request.method} {request.path} c={concurrency}"
-                        try:
-                            if round_number == 0 and settings.warmup > 0:
-                                warm = wrk(server, request, concurrency, settings.warmup, scratch)
-                                _check_errors(server, f"{what} (warm-up)", warm, results[key]["failures"])
-                            runs[key].append(wrk(server, request, concurrency, settings.seconds, scratch))
-                        except BenchError as exc:  # wrk could not run against it: leave it out from now on
-                            results[key]["failures"].append(f"{server.name} {what}: {exc}")
-                            del live[key]
-                for key, (server, workload) in live.items():
-                    request = pick(workload)
-                    point = _median_run(runs[key])
-                    _check_errors(server, f"{request.path} c={concurrency}", point, results[key]["failures"])
-                    results[key].setdefault(label, {})[str(concurrency)] = point
-                    log(
-                        f"  {server.name}: {request.method} {request.path} c={concurrency}: {point['rps']:.0f} req/s "
-                        f"(rounds {point['rounds_rps']}), p50 {point['p50_ms']:.2f} ms, p99 {point['p99_ms']:.2f} ms"
-                    )
-    finally:
-        for server, _ in entries.values():
-            server.stop()
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def image_bytes(image: str) -> int:

@@ -14,15 +14,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-import requests
-from conftest import PROJECT, free_port
+from conftest import PROJECT, docker, free_port, require_tool, wait_for_answer
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's account
@@ -38,35 +35,12 @@ NATIVE_ARCHITECTURE = {"x86_64": "amd64", "aarch64": "arm64"}.get(
 BUILD_PLATFORM = f"linux/{NATIVE_ARCHITECTURE}"
 
 
-def require_tool(tool: str, install: str) -> str:
-    """A tool's path; missing, it fails the run under CI (which installs it) and skips elsewhere."""
-    found = shutil.which(tool, path=os.pathsep.join([str(VENV_BIN), os.environ.get("PATH", "")]))
-    if found is None:
-        message = f"{tool} is not installed ({install})"
-        pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
-    return found
-
-
-def _wait_until_up(url: str, process: subprocess.Popen, log: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"{process.args[0]} exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer within {timeout} s:\n{log.read_text()}")
-
-
 @contextlib.contextmanager
 def _running(command: list[str], url: str, log: Path) -> Iterator[None]:
     with open(log, "wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        _wait_until_up(url, process, log)
+        wait_for_answer(url, 30, lambda: process.poll() is None, lambda: log.read_text(errors="replace"))
         yield
     finally:
         if process.poll() is None:
@@ -171,13 +145,6 @@ def build_and_push(
         timeout=900,
     )
     return Push(result, result.stdout + result.stderr)
-
-
-def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=600)
-    if check:
-        assert result.returncode == 0, f"docker {' '.join(args)}:\n{result.stdout}{result.stderr}"
-    return result
 
 
 def pull_back(uri: str) -> str:

@@ -10,6 +10,7 @@ sample payload gives the width of a row, and synthetic data is written in the mo
 import contextlib
 import csv
 import io
+import json
 import os
 import shutil
 import signal
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,11 +65,46 @@ def program_env(opt_ml: Path, **extra) -> dict[str, str]:
     return env
 
 
-def require(tool: str) -> None:
-    """A missing tool fails the run under CI (which installs it) and skips elsewhere."""
-    if shutil.which(tool, path=program_env(Path("/"))["PATH"]) is None:
-        message = f"{tool} is not installed (Debian: apt-get install {tool})"
+def require_tool(tool: str, install: str = "") -> str:
+    """A tool's path (this venv first, then /usr/sbin and PATH); a missing one fails the run
+    under CI (which installs it) and skips elsewhere."""
+    found = shutil.which(tool, path=program_env(Path("/"))["PATH"])
+    if found is None:
+        message = f"{tool} is not installed ({install or 'Debian: apt-get install ' + tool})"
         pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+    return found
+
+
+def docker(*args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
+    """`docker ARGS`, its output captured; a failure (when check) is an assertion with docker's stderr."""
+    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args[:3])} ... failed ({result.returncode}):\n{result.stderr}")
+    return result
+
+
+def wait_for_answer(
+    url: str, timeout: float, alive: Callable[[], bool], describe: Callable[[], str], accept=(200,)
+) -> requests.Response:
+    """The first answer from url whose status is in accept (a container or process still
+    starting refuses connections, or answers 502 while its workers load); an AssertionError
+    with describe()'s text (its log) if the server ends first or timeout passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            response = requests.get(url, timeout=2)
+            if response.status_code in accept:
+                return response
+        except (requests.ConnectionError, requests.Timeout):
+            pass
+        if not alive():
+            raise AssertionError(f"the server ended before answering {url}:\n{describe()}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no answer from {url} within {timeout} s:\n{describe()}")
+        time.sleep(0.1)
+
+
+ANY_BUT_502 = tuple(status for status in range(100, 600) if status != 502)  # answered by the app itself
 
 
 @pytest.fixture
@@ -198,7 +235,7 @@ class Server:
 
 
 def start_server(opt_ml: Path, log_dir: Path, wait_healthy: bool = True, program: Path = PROGRAM, **env) -> Server:
-    require("nginx")
+    require_tool("nginx")
     port = free_port()
     env = {"SAGEMAKER_BIND_TO_PORT": port, "SAGEMAKER_MODEL_SERVER_WORKERS": 2, **env}
     log_path = log_dir / f"serve-{port}.log"
@@ -209,19 +246,13 @@ def start_server(opt_ml: Path, log_dir: Path, wait_healthy: bool = True, program
             [str(program / "serve")], env=program_env(opt_ml, **env), stdout=log, stderr=subprocess.STDOUT
         )
     server = Server(f"http://127.0.0.1:{env['SAGEMAKER_BIND_TO_PORT']}", process, log_path)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"serve exited with {process.returncode}:\n{server.log()}")
-        try:
-            status = requests.get(server.url + "/ping", timeout=2).status_code
-            if status == 200 or (not wait_healthy and status != 502):
-                return server
-        except (requests.ConnectionError, requests.Timeout):
-            pass  # nginx not listening yet, or workers still importing the framework
-        time.sleep(0.1)
-    server.stop(signal.SIGKILL)
-    raise AssertionError(f"serve never became healthy:\n{server.log()}")
+    try:
+        wait_for_answer(server.url + "/ping", 60, lambda: process.poll() is None, server.log,
+                        (200,) if wait_healthy else ANY_BUT_502)  # fmt: skip
+    except AssertionError:
+        server.stop(signal.SIGKILL)
+        raise
+    return server
 
 
 def load_model(model_dir: Path):
@@ -306,25 +337,20 @@ def pytest_terminal_summary(terminalreporter):
 def serving_container(image: str, model_dir: Path, *docker_args: str, prefix: str = "byoc-serve"):
     """`docker run IMAGE serve` with model_dir mounted read-only at /opt/ml/model; yields (url, name)."""
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    subprocess.run(
-        ["docker", "run", "-d", "--name", name, "-p", "127.0.0.1::8080",
-         "-v", f"{model_dir}:/opt/ml/model:ro", *docker_args, image, "serve"],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    docker("run", "-d", "--name", name, "-p", "127.0.0.1::8080",
+           "-v", f"{model_dir}:/opt/ml/model:ro", *docker_args, image, "serve")  # fmt: skip
     try:
-        port = subprocess.run(["docker", "port", name, "8080"], capture_output=True, text=True, check=True)
-        url = "http://127.0.0.1:" + port.stdout.split()[0].rsplit(":", 1)[1]
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if requests.get(url + "/ping", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                logs = subprocess.run(["docker", "logs", name], capture_output=True, text=True)
-                raise AssertionError(f"{name} never became healthy:\n{logs.stdout[-3000:]}{logs.stderr[-3000:]}")
-            time.sleep(0.2)
+        url = "http://127.0.0.1:" + docker("port", name, "8080").stdout.split()[0].rsplit(":", 1)[1]
+
+        def running() -> bool:
+            result = docker("inspect", name, check=False)
+            return result.returncode == 0 and json.loads(result.stdout)[0]["State"]["Running"]
+
+        def logs() -> str:
+            result = docker("logs", name, check=False)
+            return result.stdout[-3000:] + result.stderr[-3000:]
+
+        wait_for_answer(url + "/ping", 90, running, logs)
         yield url, name
     finally:
-        subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+        docker("rm", "-f", name, check=False)

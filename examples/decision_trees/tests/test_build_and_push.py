@@ -17,15 +17,13 @@ from aws_fakes import (
     build_and_push,
     client,
     copy_project,
-    docker,
     ecr_password,
     image_details,
     moto_server,
     pull_back,
     registry,
-    require_tool,
 )
-from conftest import PROJECT
+from conftest import PROJECT, docker, require_tool
 
 pytestmark = pytest.mark.container
 

@@ -35,14 +35,17 @@ import numpy as np
 import pytest
 import requests
 from conftest import (
+    ANY_BUT_502,
     N_FEATURES,
     PROJECT,
     TEST_DIR,
     TEXT,
+    docker,
     is_complete_model,
     listening,
     read_rows,
     regression_data,
+    wait_for_answer,
     write_channel,
 )
 
@@ -107,13 +110,6 @@ print(json.dumps(facts))
 
 
 # ---------------------------------------------------------------- docker helpers
-
-
-def docker(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
-    if check and result.returncode != 0:
-        raise AssertionError(f"docker {' '.join(args[:3])} ... failed ({result.returncode}):\n{result.stderr}")
-    return result
 
 
 def mount(host: Path, target: str, read_only: bool = False) -> str:
@@ -197,18 +193,8 @@ class Launcher:
 
 def wait_for_ping(container: Container, healthy: bool = True, timeout: float = STARTUP_SECONDS) -> requests.Response:
     """The first /ping answer from the model server (200 if healthy=True; any but 502 if not)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            response = requests.get(container.url + "/ping", timeout=2)
-            if response.status_code == 200 or (not healthy and response.status_code != 502):
-                return response
-        except (requests.ConnectionError, requests.Timeout):
-            pass  # nginx not up yet, or the workers still importing
-        if not container.running():
-            raise AssertionError(f"{container.name} exited before answering /ping:\n{container.logs()}")
-        time.sleep(0.2)
-    raise AssertionError(f"{container.name} gave no healthy /ping in {timeout} s:\n{container.logs()}")
+    return wait_for_answer(container.url + "/ping", timeout, container.running, container.logs,
+                           (200,) if healthy else ANY_BUT_502)  # fmt: skip
 
 
 def startup_seconds(container: Container) -> float:

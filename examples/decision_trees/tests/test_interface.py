@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import PROGRAM, SAMPLE_ROW, free_port, numbers_only, program_env, require, start_server
+from conftest import PROGRAM, SAMPLE_ROW, free_port, numbers_only, program_env, require_tool, start_server
 
 from contract import interface
 
@@ -94,7 +94,7 @@ def test_train_stops_at_once_naming_the_missing_function(opt_ml, tmp_path):
 
 
 def test_serve_stops_at_once_naming_the_missing_function(trained, tmp_path):
-    require("nginx")
+    require_tool("nginx")
     program = broken_program(tmp_path)
     # serve exits by itself (the timeout only keeps a regression from hanging the run)
     result = subprocess.run([str(program / "serve")], env=program_env(trained, SAGEMAKER_BIND_TO_PORT=free_port()),

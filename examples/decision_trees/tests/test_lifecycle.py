@@ -27,12 +27,11 @@ from aws_fakes import (
     build_and_push,
     client,
     copy_project,
-    docker,
     moto_server,
     pull_back,
     registry,
 )
-from conftest import PROJECT, TEST_DIR, free_port
+from conftest import PROJECT, TEST_DIR, docker, free_port
 
 from contract import metrics
 
@@ -45,6 +44,8 @@ COMPOSE_DIR_LABEL = "com.docker.compose.project.working_dir"
 
 
 def load_lifecycle():
+    if str(PROJECT) not in sys.path:  # its parts, lifecycle/, beside it (as when it runs as a script)
+        sys.path.insert(0, str(PROJECT))
     spec = importlib.util.spec_from_file_location("sagemaker_lifecycle", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
@@ -157,7 +158,10 @@ def test_metric_definitions_match_a_container_training_log(image, tmp_path):
     result = docker("run", "--rm", "-v", f"{opt_ml}:/opt/ml", image, "train")
     log = result.stdout + result.stderr
 
-    definitions = load_lifecycle().metric_definitions()
+    load_lifecycle()
+    from lifecycle.project import metric_definitions
+
+    definitions = metric_definitions()
     assert 1 <= len(definitions) <= 40
     assert len({d["Name"] for d in definitions}) == len(definitions)
     found = {}
@@ -218,8 +222,10 @@ def test_sagemaker_path_calls_against_moto(tmp_path, monkeypatch, capsys):
         [training] = sent["CreateTrainingJob"]
         assert training["TrainingJobName"] == name and training["RoleArn"] == role
         assert training["AlgorithmSpecification"]["TrainingImage"] == image
-        assert training["AlgorithmSpecification"]["MetricDefinitions"] == lifecycle.metric_definitions()
-        assert training["HyperParameters"] == lifecycle.sample_hyperparameters()
+        from lifecycle.project import metric_definitions, sample_hyperparameters
+
+        assert training["AlgorithmSpecification"]["MetricDefinitions"] == metric_definitions()
+        assert training["HyperParameters"] == sample_hyperparameters()
         hyperparameters = json.loads((TEST_DIR / "input" / "config" / "hyperparameters.json").read_text())
         assert set(training["HyperParameters"]) == set(hyperparameters)
         channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in training["InputDataConfig"]}

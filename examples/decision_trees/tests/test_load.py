@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from conftest import FIGURES, PROJECT, SAMPLE_ROW, TEXT, require, serving_container
+from conftest import FIGURES, PROJECT, SAMPLE_ROW, TEXT, require_tool, serving_container
 
 pytestmark = pytest.mark.container
 SOAK_SECONDS = int(os.environ.get("SOAK_SECONDS", "60"))
@@ -80,7 +80,7 @@ def warm_every_worker(url: str, batch: bytes) -> None:
 
 
 def test_soak_at_concurrency_64_with_6_mb_batches(image, trained, tmp_path):
-    require("wrk")
+    require_tool("wrk")
     one_row = (PROJECT / "local_test" / "payload.csv").read_bytes().split(b"\n")[0] + b"\n"
     batch = six_mb_batch()
     with serving_container(image, trained / "model", prefix="byoc-soak") as (url, name):

@@ -1,0 +1,84 @@
+"""What the lifecycle takes from this project: names, sample data, the program's metric
+regexes and the sample hyperparameters (one source of truth for each), and how it reports."""
+
+import ast
+import importlib.util
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+
+ALGORITHM = "decision_trees"
+REGION = "us-east-1"
+TRAINING_INSTANCE_TYPE = "ml.m5.large"
+HOSTING_INSTANCE_TYPE = "ml.m5.large"
+
+PROJECT = Path(__file__).resolve().parents[1]
+PROGRAM = PROJECT / ALGORITHM
+TEST_DIR = PROJECT / "local_test" / "test_dir"
+CHANNELS = ("training", "validation")
+PAYLOAD = PROJECT / "local_test" / "payload.csv"
+CSV = "text/csv"
+
+NAME_MAX = 63  # SageMaker job, model and endpoint names: [a-zA-Z0-9](-*[a-zA-Z0-9])*, at most 63
+NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+ECR_IMAGE = re.compile(r"\d{12}\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?/[^:@\s]+([:@]\S+)?")
+
+
+class StepFailed(RuntimeError):
+    """A step did not succeed; the message says which and why."""
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def step(message: str) -> None:
+    say(f"\n==> {message}")
+
+
+# ---------------------------------------------------------------------------------------
+# One source of truth: metric regexes from metrics.py, sample hyperparameters from local_test.
+
+
+def _load_program_module(name: str):
+    """A module of the program's contract package, loaded by path (without the program on sys.path)."""
+    spec = importlib.util.spec_from_file_location(f"program_{name}", PROGRAM / "contract" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def iteration_metrics() -> tuple[str, ...]:
+    """model.py's ITERATION_METRICS (optional: none), read without importing model.py (and so the framework)."""
+    tree = ast.parse((PROGRAM / "model.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == "ITERATION_METRICS" for t in targets):
+                return tuple(ast.literal_eval(node.value))
+    return ()
+
+
+def metric_definitions() -> list[dict[str, str]]:
+    """MetricDefinitions for both tasks: the task follows from the data, and a metric the log
+    never prints is simply not recorded."""
+    metrics = _load_program_module("metrics")
+    found: dict[str, dict[str, str]] = {}
+    for task in ("classification", "regression"):
+        for definition in metrics.definitions(task, iteration_metrics()):
+            found.setdefault(definition["Name"], definition)
+    return list(found.values())
+
+
+def sample_hyperparameters() -> dict[str, str]:
+    """local_test's hyperparameters.json, as the strings SageMaker passes to the container."""
+    values = json.loads((TEST_DIR / "input" / "config" / "hyperparameters.json").read_text(encoding="utf-8"))
+    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in values.items()}
+
+
+def resource_name(base: str, when: datetime) -> str:
+    """<algorithm>-<UTC time>: '_' is not allowed in SageMaker names."""
+    stamp = when.strftime("%Y%m%d-%H%M%S")
+    stem = re.sub(r"[^a-zA-Z0-9-]+", "-", base).strip("-")[: NAME_MAX - len(stamp) - 1].rstrip("-")
+    return f"{stem}-{stamp}"
