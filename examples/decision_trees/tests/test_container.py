@@ -1,7 +1,8 @@
 """The image run as SageMaker runs it: real containers, real HTTP, real signals.
 
-test_train.py and test_serve.py check the programs as host processes. This file checks
-what only the built image can show: its CMD, PATH, user and label; /opt/ml mounted from
+test_contract.py runs the serving contract against the image too; test_train.py and
+test_serve.py check the programs as host processes. This file checks what only the built
+image can show: its CMD, PATH, user and label; /opt/ml mounted from
 outside (read-only where SageMaker mounts it so); `docker stop` reaching the program as
 PID 1; the logs in `docker logs`; and the local_test scripts run exactly as the README
 tells a user to run them.
@@ -14,7 +15,7 @@ removed at the end, even when a test fails. Starting a container costs seconds o
 so do the serving containers.
 """
 
-import io
+import inspect
 import itertools
 import json
 import os
@@ -23,15 +24,12 @@ import secrets
 import shutil
 import socket
 import subprocess
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 
-import numpy as np
 import pytest
 import requests
 from conftest import (
@@ -39,15 +37,13 @@ from conftest import (
     N_FEATURES,
     PROJECT,
     TEST_DIR,
-    TEXT,
     docker,
     is_complete_model,
-    listening,
-    read_rows,
     regression_data,
     wait_for_answer,
     write_channel,
 )
+from endpoints import poll, process_table
 
 pytestmark = pytest.mark.container
 
@@ -58,21 +54,6 @@ HOSTING_STOP_SECONDS = 30  # endpoints: SIGKILL 30 s after SIGTERM
 TRAINING_STOP_BOUND = 30  # training allows 120 s; a prompt stop takes a few
 STARTUP_SECONDS = 240  # every serving container starts at once: generous, CPU-bound
 BODY_LIMIT = 6_291_456  # InvokeEndpoint's largest body
-
-# A process table read from /proc inside the container: slim images have no `ps`.
-PROCESS_TABLE = """
-import json, os
-table = []
-for pid in filter(str.isdigit, os.listdir("/proc")):
-    try:
-        stat = open(f"/proc/{pid}/stat").read()
-        command = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\\0", b" ").decode().strip()
-    except OSError:
-        continue
-    state, ppid = stat.rsplit(")", 1)[1].split()[:2]
-    table.append({"pid": int(pid), "ppid": int(ppid), "state": state, "command": command})
-print(json.dumps(table))
-"""
 
 # The TCP ports something listens on inside the container (state 0A is LISTEN).
 # What the model in /opt/ml/model predicts for /tmp/rows.csv, computed by the image itself.
@@ -148,7 +129,8 @@ class Container:
 
     def processes(self) -> list[dict]:
         """Live processes (zombies left out), without the `docker exec` that lists them."""
-        return [p for p in json.loads(self.python(PROCESS_TABLE)) if p["ppid"] != 0 and p["state"] != "Z"]
+        code = inspect.getsource(process_table) + "\nimport json, os\nprint(json.dumps(process_table()))\n"
+        return [p for p in json.loads(self.python(code)) if p["ppid"] != 0]
 
     def kill(self, pid: int, signal_number: int = 9) -> None:
         self.python(f"import os; os.kill({pid}, {signal_number})")
@@ -197,12 +179,6 @@ def wait_for_ping(container: Container, healthy: bool = True, timeout: float = S
                            (200,) if healthy else ANY_BUT_502)  # fmt: skip
 
 
-def startup_seconds(container: Container) -> float:
-    """Seconds from the container's start to now (call it right after its first healthy /ping)."""
-    started = container.inspect()["State"]["StartedAt"]  # RFC 3339 with nanoseconds, UTC
-    return time.time() - datetime.fromisoformat(started[:26].rstrip("Z") + "+00:00").timestamp()
-
-
 def post(container: Container, body: bytes, headers: dict, timeout: float = 60) -> requests.Response:
     return requests.post(container.url + "/invocations", data=body, headers=headers, timeout=timeout)
 
@@ -214,20 +190,6 @@ def gunicorn_master(processes: list[dict]) -> dict:
 def gunicorn_workers(processes: list[dict]) -> list[int]:
     master = gunicorn_master(processes)["pid"]
     return sorted(p["pid"] for p in processes if p["ppid"] == master)
-
-
-def nginx_master(processes: list[dict]) -> dict:
-    return next(p for p in processes if p["command"].startswith("nginx: master"))
-
-
-def poll(condition, timeout: float, message: str, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(message)
 
 
 def port_is_free(port: int) -> bool:
@@ -249,27 +211,6 @@ def new_opt_ml(root: Path) -> Path:
 def as_csv_lines(predictions: list) -> list[str]:
     """The text/csv answer for these predictions: labels as they are, numbers as repr."""
     return [p if isinstance(p, str) else repr(float(p)) for p in predictions]
-
-
-def payload_lines() -> list[str]:
-    return [line for line in PAYLOAD.read_text().splitlines() if line.strip()]
-
-
-def csv_body_of_size(lines: list[str], size: int) -> tuple[bytes, int]:
-    """Exactly `size` bytes of CSV rows, cycling through `lines`; and how many rows."""
-    rows, total = [], 0
-    while total + len(lines[len(rows) % len(lines)]) + 1 <= size:
-        rows.append(lines[len(rows) % len(lines)])
-        total += len(rows[-1]) + 1
-    if TEXT:  # blank lines are not rows
-        body = ("\n".join(rows) + "\n" * (1 + size - total)).encode()
-    else:
-        first, comma, rest = rows[-1].partition(",")
-        sign = first[:1] if first[:1] in "+-" else ""
-        rows[-1] = sign + "0" * (size - total) + first[len(sign) :] + comma + rest  # leading zeros keep the value
-        body = ("\n".join(rows) + "\n").encode()
-    assert len(body) == size
-    return body, len(rows)
 
 
 def model_files(opt_ml: Path) -> list[str]:
@@ -377,21 +318,13 @@ def predictions(module_launcher, model_dir) -> list:
 
 @pytest.fixture(scope="module")
 def servers(module_launcher, model_dir, tmp_path_factory) -> dict[str, Container]:
-    """Serving containers, all started at once; a test waits for its own to be healthy."""
+    """Serving containers for what only the image shows (test_contract.py has the contract itself),
+    all started at once; a test waits for its own to be healthy."""
     model = mount(model_dir, "/opt/ml/model", True)  # SageMaker treats /opt/ml/model as read-only
-    no_model = mount(tmp_path_factory.mktemp("no-model"), "/opt/ml/model", True)
     one = {"SAGEMAKER_MODEL_SERVER_WORKERS": "1"}  # where the worker count does not matter
-    batch = {"SAGEMAKER_BATCH": "true", "SAGEMAKER_MAX_PAYLOAD_IN_MB": "6", "SAGEMAKER_BATCH_STRATEGY": "MULTI_RECORD"}
     specs = {
         "main": {"volumes": [model]},  # default settings; read-only checks only
-        "port": {"env": {**one, "SAGEMAKER_BIND_TO_PORT": "9090"}, "port": 9090, "volumes": [model]},
-        "workers": {"env": {"SAGEMAKER_MODEL_SERVER_WORKERS": "3"}, "volumes": [model]},
-        "batch": {"env": {**one, **batch}, "volumes": [model]},
         "ro-image": {"env": one, "volumes": [model], "options": ["--read-only", "--tmpfs", "/tmp"]},
-        "no-model": {"env": one, "volumes": [no_model]},
-        "stop": {"env": one, "volumes": [model]},
-        "kill-nginx": {"env": one, "volumes": [model]},
-        "kill-gunicorn": {"env": one, "volumes": [model]},
     }
     return module_launcher.start_all({role: dict(spec, args=["serve"]) for role, spec in specs.items()})
 
@@ -574,86 +507,10 @@ def test_the_local_test_scripts_as_the_readme_tells_them(launcher, image_id, tmp
 # ---------------------------------------------------------------- serving, read-only checks (C16-C32)
 
 
-def test_ping_is_200_with_an_empty_body(servers):
-    main = servers["main"]
-    wait_for_ping(main)
-    print(f"main server healthy {startup_seconds(main):.1f} s after its start")
-    started = time.monotonic()
-    response = requests.get(main.url + "/ping", timeout=2)
-    assert response.status_code == 200
-    assert response.content == b""
-    assert time.monotonic() - started < 2
-
-
 def test_serves_a_read_only_model_dir(servers):
     mounts = {m["Destination"]: m for m in servers["main"].inspect()["Mounts"]}
     assert mounts["/opt/ml/model"]["RW"] is False
     wait_for_ping(servers["main"])
-
-
-@pytest.mark.parametrize("media_type", ["text/csv", "application/json", "application/x-npy"])
-def test_predictions_round_trip(servers, predictions, media_type):
-    """The model trained by `docker run IMAGE train`, served by `docker run IMAGE serve`."""
-    main = servers["main"]
-    wait_for_ping(main)
-    rows = read_rows(PAYLOAD)
-    if media_type == "text/csv":
-        body = PAYLOAD.read_bytes()
-    elif media_type == "application/json":
-        body = json.dumps(rows.tolist()).encode()
-    else:
-        buffer = io.BytesIO()
-        np.save(buffer, rows.astype(str) if TEXT else rows, allow_pickle=False)
-        body = buffer.getvalue()
-    response = post(main, body, {"Content-Type": media_type, "Accept": media_type})
-    assert response.status_code == 200, response.text
-    assert response.headers["Content-Type"].startswith(media_type)
-    if media_type == "text/csv":
-        assert response.text.splitlines() == as_csv_lines(predictions)
-    elif media_type == "application/json":
-        assert response.json()["predictions"] == predictions
-    else:
-        assert np.load(io.BytesIO(response.content), allow_pickle=False).tolist() == predictions
-
-
-@pytest.mark.parametrize(
-    "headers, body, status",
-    [
-        ({"Content-Type": "image/png"}, None, 415),
-        ({"Content-Type": "text/csv", "Accept": "text/html"}, None, 406),
-        ({"Content-Type": "text/csv"}, b"1.0,2.0,abc\n", 400),
-    ],
-)
-def test_errors_get_their_status_and_the_server_stays_healthy(servers, headers, body, status):
-    main = servers["main"]
-    wait_for_ping(main)
-    response = post(main, body or PAYLOAD.read_bytes(), headers)
-    assert response.status_code == status, response.text
-    assert response.content
-    assert requests.get(main.url + "/ping", timeout=2).status_code == 200
-
-
-def test_a_6_mb_body_is_answered(servers, predictions):
-    main = servers["main"]
-    wait_for_ping(main)
-    body, count = csv_body_of_size(payload_lines(), BODY_LIMIT)
-    response = post(main, body, {"Content-Type": "text/csv"})
-    assert response.status_code == 200, response.text[:500]
-    lines = response.text.splitlines()
-    assert len(lines) == count
-    expected = as_csv_lines(predictions)
-    assert lines == [expected[i % len(expected)] for i in range(count)]
-
-
-def test_execution_parameters(servers):
-    main = servers["main"]
-    wait_for_ping(main)
-    response = requests.get(main.url + "/execution-parameters", timeout=2)
-    assert response.status_code == 200
-    params = response.json()
-    assert params["BatchStrategy"] in ("MULTI_RECORD", "SINGLE_RECORD")
-    assert 1 <= params["MaxPayloadInMB"] <= 100
-    assert params["MaxConcurrentTransforms"] * params["MaxPayloadInMB"] <= 100
 
 
 def test_default_worker_count_is_the_cpu_count(servers):
@@ -675,52 +532,6 @@ def test_nginx_and_gunicorn_logs_reach_docker_logs(servers):
 # ---------------------------------------------------------------- serving, one container per case
 
 
-def test_sagemaker_bind_to_port_moves_the_server_which_listens_on_every_interface(servers):
-    container = servers["port"]
-    wait_for_ping(container)  # on 9090, published to a host port
-    tables = docker("exec", container.name, "cat", "/proc/net/tcp", "/proc/net/tcp6").stdout
-    assert listening(tables) == {"0.0.0.0:9090"}  # SageMaker reaches it from outside the container
-
-
-def test_worker_count_follows_the_environment(servers):
-    container = servers["workers"]
-    wait_for_ping(container)
-    poll(lambda: len(gunicorn_workers(container.processes())) == 3, 30, "not 3 gunicorn workers")
-
-
-def test_a_killed_worker_is_replaced(servers, predictions):
-    container = servers["workers"]
-    wait_for_ping(container)
-    before = poll(lambda: (w := gunicorn_workers(container.processes())) and len(w) == 3 and w, 30, "no 3 workers")
-    container.kill(before[0])
-    poll(
-        lambda: (w := gunicorn_workers(container.processes())) and len(w) == 3 and before[0] not in w,
-        30,
-        "the killed worker was not replaced",
-    )
-    wait_for_ping(container)
-    for _ in range(6):  # enough requests to reach every worker
-        response = post(container, PAYLOAD.read_bytes(), {"Content-Type": "text/csv"})
-        assert response.status_code == 200
-        assert response.text.splitlines() == as_csv_lines(predictions)
-    assert container.running()
-
-
-def test_batch_transform_gets_one_line_per_record(servers, predictions):
-    container = servers["batch"]
-    wait_for_ping(container)
-    params = requests.get(container.url + "/execution-parameters", timeout=2).json()
-    assert params["BatchStrategy"] == "MULTI_RECORD"
-    assert params["MaxPayloadInMB"] == 6
-    assert params["MaxConcurrentTransforms"] * params["MaxPayloadInMB"] <= 100
-    records = payload_lines() * 500
-    body = ("\n".join(records) + "\n").encode()
-    assert len(body) <= params["MaxPayloadInMB"] * 1024 * 1024
-    response = post(container, body, {"Content-Type": "text/csv", "Accept": "text/csv"})
-    assert response.status_code == 200
-    assert response.text.splitlines() == as_csv_lines(predictions) * 500
-
-
 def test_serves_with_a_read_only_root_filesystem(servers, predictions):
     """Only /tmp writable (as serverless may be): nginx's and gunicorn's scratch files go there."""
     container = servers["ro-image"]
@@ -728,78 +539,3 @@ def test_serves_with_a_read_only_root_filesystem(servers, predictions):
     response = post(container, PAYLOAD.read_bytes(), {"Content-Type": "text/csv"})
     assert response.status_code == 200, response.text
     assert response.text.splitlines() == as_csv_lines(predictions)
-
-
-def test_a_missing_model_fails_ping_without_a_crash_loop(servers):
-    container = servers["no-model"]
-    response = wait_for_ping(container, healthy=False)
-    assert response.status_code != 200
-    workers = gunicorn_workers(container.processes())
-    time.sleep(2)  # long enough for a crash loop to show
-    assert requests.get(container.url + "/ping", timeout=2).status_code != 200
-    assert post(container, PAYLOAD.read_bytes(), {"Content-Type": "text/csv"}).status_code != 200
-    assert container.running()
-    assert gunicorn_workers(container.processes()) == workers, "workers keep restarting"
-    try:
-        reason = response.json()["error"]
-    except ValueError:
-        reason = response.text
-    assert reason and reason in container.logs()  # the operator sees why in CloudWatch
-
-
-class Upload(io.BytesIO):
-    """A request body that tells when the client has sent its last byte."""
-
-    def __init__(self, data: bytes):
-        super().__init__(data)
-        self.sent = threading.Event()
-
-    def read(self, size: int = -1) -> bytes:
-        chunk = super().read(size)
-        if not chunk:
-            self.sent.set()
-        return chunk
-
-
-def test_docker_stop_finishes_the_request_in_flight_and_exits_0(servers, predictions):
-    container = servers["stop"]
-    wait_for_ping(container)
-    repeats = 1_000_000 // len(payload_lines())  # seconds of work for one worker (a 15 MB batch)
-    rows = repeats * len(payload_lines())
-    upload = Upload(PAYLOAD.read_bytes() * repeats)
-    result = {}
-
-    def call():
-        try:
-            result["response"] = post(container, upload, {"Content-Type": "text/csv"}, timeout=120)
-        except requests.RequestException as exc:
-            result["error"] = exc
-        result["at"] = time.monotonic()
-
-    caller = threading.Thread(target=call)
-    caller.start()
-    assert upload.sent.wait(30), "the request body was not sent"
-    started = time.monotonic()
-    docker("stop", "-t", str(HOSTING_STOP_SECONDS), container.name, timeout=HOSTING_STOP_SECONDS + 30)
-    seconds = time.monotonic() - started
-    caller.join(60)
-    print(f"docker stop took {seconds:.1f} s with a request in flight")
-    assert seconds < HOSTING_STOP_SECONDS
-    assert container.inspect()["State"]["ExitCode"] == 0, container.logs()
-    assert "error" not in result, result.get("error")
-    assert result["at"] > started, "the request finished before the stop: make the body bigger"
-    assert result["response"].status_code == 200
-    lines = result["response"].text.splitlines()
-    assert len(lines) == rows
-    assert lines[: len(predictions)] == as_csv_lines(predictions)
-
-
-@pytest.mark.parametrize("victim", ["nginx", "gunicorn"])
-def test_the_container_exits_non_zero_when_nginx_or_gunicorn_dies(servers, victim):
-    container = servers[f"kill-{victim}"]
-    wait_for_ping(container)
-    processes = container.processes()
-    target = nginx_master(processes) if victim == "nginx" else gunicorn_master(processes)
-    container.kill(target["pid"])
-    exit_code = container.wait(timeout=30)
-    assert exit_code != 0, container.logs()

@@ -1,0 +1,152 @@
+"""The two ways `serve` runs, behind one interface, for the contract tests (test_contract.py):
+a host process, as `make test` runs it, and the image in a container, as SageMaker runs it.
+
+Both give the URL, the log, the processes of the server (serve, nginx and gunicorn with their
+workers), a signal to one of them, the sockets it listens on, its exit code, and the files it
+wrote (read where the server sees them).
+"""
+
+import inspect
+import json
+import os
+import signal
+import time
+import uuid
+from pathlib import Path
+
+from conftest import ANY_BUT_502, Server, docker, listening, start_server, wait_for_answer
+
+
+def process_table() -> list[dict]:
+    """Every live process (pid, ppid, state, command) from /proc; stdlib only, so that it also
+    runs inside the image, which has no `ps`."""
+    table = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as stat_file:
+                stat = stat_file.read()
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                command = cmdline.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+        if state not in ("Z", "X"):
+            table.append({"pid": int(pid), "ppid": int(ppid), "state": state, "command": command})
+    return table
+
+
+def descendants(table: list[dict], root: int) -> list[dict]:
+    children = [p for p in table if p["ppid"] == root]
+    return [q for child in children for q in (child, *descendants(table, child["pid"]))]
+
+
+class HostEndpoint:
+    """`serve` as a host process (OPT_ML for /opt/ml), listening on 127.0.0.1."""
+
+    kind = "host"
+    address = "127.0.0.1"  # LISTEN_ADDRESS's default outside the image
+
+    def __init__(self, opt_ml: Path, log_dir: Path, wait_healthy: bool = True, **env):
+        self.server: Server = start_server(opt_ml, log_dir, wait_healthy=wait_healthy, **env)
+        self.url = self.server.url
+        self.port = int(self.url.rsplit(":", 1)[1])
+        self.root = self.server.process.pid
+
+    def logs(self) -> str:
+        return self.server.log()
+
+    def processes(self) -> list[dict]:
+        """serve and what descends from it."""
+        table = process_table()
+        return [p for p in table if p["pid"] == self.root] + descendants(table, self.root)
+
+    def kill(self, pid: int, sig: int = signal.SIGKILL) -> None:
+        os.kill(pid, sig)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 40) -> int:
+        return self.server.stop(sig, timeout)
+
+    def wait(self, timeout: float) -> int:
+        return self.server.process.wait(timeout)
+
+    def running(self) -> bool:
+        return self.server.process.poll() is None
+
+    def listening(self) -> set[str]:
+        tables = Path("/proc/net/tcp").read_text() + Path("/proc/net/tcp6").read_text()
+        return {entry for entry in listening(tables) if entry.endswith(f":{self.port}")}
+
+    def read(self, path: str) -> str:
+        return Path(path).read_text()
+
+    def remove(self) -> None:
+        if self.running():
+            self.server.stop(signal.SIGKILL)
+
+
+class ContainerEndpoint:
+    """`docker run IMAGE serve` with opt_ml/model mounted read-only at /opt/ml/model."""
+
+    kind = "container"
+    address = "0.0.0.0"  # the image's LISTEN_ADDRESS: SageMaker reaches the container from outside
+
+    def __init__(self, image: str, opt_ml: Path, wait_healthy: bool = True, **env):
+        self.name = f"byoc-contract-{uuid.uuid4().hex[:8]}"
+        self.port = int(env.get("SAGEMAKER_BIND_TO_PORT", 8080))
+        args = ["run", "-d", "--name", self.name, "-p", f"127.0.0.1::{self.port}"]
+        args += ["-v", f"{opt_ml / 'model'}:/opt/ml/model:ro"]
+        for key, value in env.items():
+            args += ["-e", f"{key}={value}"]
+        docker(*args, image, "serve")
+        published = docker("port", self.name, f"{self.port}/tcp").stdout.split()[0]
+        self.url = "http://127.0.0.1:" + published.rsplit(":", 1)[1]
+        wait_for_answer(self.url + "/ping", 240, self.running, self.logs, (200,) if wait_healthy else ANY_BUT_502)
+
+    def inspect(self) -> dict:
+        return json.loads(docker("inspect", self.name).stdout)[0]
+
+    def logs(self) -> str:
+        result = docker("logs", self.name, check=False)
+        return result.stdout + result.stderr
+
+    def processes(self) -> list[dict]:
+        """serve (PID 1) and what descends from it; the `docker exec` that lists them is not among them."""
+        code = inspect.getsource(process_table) + "\nimport json, os\nprint(json.dumps(process_table()))\n"
+        table = json.loads(docker("exec", self.name, "python3", "-c", code).stdout)
+        return [p for p in table if p["pid"] == 1] + descendants(table, 1)
+
+    def kill(self, pid: int, sig: int = signal.SIGKILL) -> None:
+        docker("exec", self.name, "python3", "-c", f"import os; os.kill({pid}, {int(sig)})")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 40) -> int:
+        if sig == signal.SIGTERM:  # as SageMaker does: SIGTERM, then SIGKILL after the grace period
+            docker("stop", "-t", "30", self.name, timeout=timeout + 30)
+        else:
+            docker("kill", "-s", str(int(sig)), self.name, check=False)
+        return self.wait(timeout)
+
+    def wait(self, timeout: float) -> int:
+        return int(docker("wait", self.name, timeout=timeout).stdout.strip())
+
+    def running(self) -> bool:
+        result = docker("inspect", self.name, check=False)
+        return result.returncode == 0 and json.loads(result.stdout)[0]["State"]["Running"]
+
+    def listening(self) -> set[str]:
+        return listening(docker("exec", self.name, "cat", "/proc/net/tcp", "/proc/net/tcp6").stdout)
+
+    def read(self, path: str) -> str:
+        return docker("exec", self.name, "cat", path).stdout
+
+    def remove(self) -> None:
+        docker("rm", "-f", self.name, check=False)
+
+
+def poll(condition, timeout: float, message: str, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(message)
