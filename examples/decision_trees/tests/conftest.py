@@ -7,10 +7,8 @@ The tests follow model.py: its FEATURE_TYPE decides whether rows are numbers or 
 sample payload gives the width of a row, and synthetic data is written in the model's terms.
 """
 
-import contextlib
 import csv
 import io
-import json
 import os
 import shutil
 import signal
@@ -18,7 +16,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -331,26 +328,3 @@ FIGURES: list[str] = []  # what the fuzz and load tests measured, printed at the
 def pytest_terminal_summary(terminalreporter):
     for line in FIGURES:
         terminalreporter.write_line(line)
-
-
-@contextlib.contextmanager
-def serving_container(image: str, model_dir: Path, *docker_args: str, prefix: str = "byoc-serve"):
-    """`docker run IMAGE serve` with model_dir mounted read-only at /opt/ml/model; yields (url, name)."""
-    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    docker("run", "-d", "--name", name, "-p", "127.0.0.1::8080",
-           "-v", f"{model_dir}:/opt/ml/model:ro", *docker_args, image, "serve")  # fmt: skip
-    try:
-        url = "http://127.0.0.1:" + docker("port", name, "8080").stdout.split()[0].rsplit(":", 1)[1]
-
-        def running() -> bool:
-            result = docker("inspect", name, check=False)
-            return result.returncode == 0 and json.loads(result.stdout)[0]["State"]["Running"]
-
-        def logs() -> str:
-            result = docker("logs", name, check=False)
-            return result.stdout[-3000:] + result.stderr[-3000:]
-
-        wait_for_answer(url + "/ping", 90, running, logs)
-        yield url, name
-    finally:
-        docker("rm", "-f", name, check=False)

@@ -6,6 +6,7 @@ workers), a signal to one of them, the sockets it listens on, its exit code, and
 wrote (read where the server sees them).
 """
 
+import contextlib
 import inspect
 import json
 import os
@@ -90,11 +91,13 @@ class ContainerEndpoint:
     kind = "container"
     address = "0.0.0.0"  # the image's LISTEN_ADDRESS: SageMaker reaches the container from outside
 
-    def __init__(self, image: str, opt_ml: Path, wait_healthy: bool = True, **env):
-        self.name = f"byoc-contract-{uuid.uuid4().hex[:8]}"
+    def __init__(
+        self, image: str, opt_ml: Path, wait_healthy: bool = True, options=(), prefix: str = "byoc-contract", **env
+    ):
+        self.name = f"{prefix}-{uuid.uuid4().hex[:8]}"
         self.port = int(env.get("SAGEMAKER_BIND_TO_PORT", 8080))
         args = ["run", "-d", "--name", self.name, "-p", f"127.0.0.1::{self.port}"]
-        args += ["-v", f"{opt_ml / 'model'}:/opt/ml/model:ro"]
+        args += ["-v", f"{opt_ml / 'model'}:/opt/ml/model:ro", *options]
         for key, value in env.items():
             args += ["-e", f"{key}={value}"]
         docker(*args, image, "serve")
@@ -140,6 +143,16 @@ class ContainerEndpoint:
 
     def remove(self) -> None:
         docker("rm", "-f", self.name, check=False)
+
+
+@contextlib.contextmanager
+def serving_container(image: str, model_dir: Path, *docker_args: str, prefix: str = "byoc-serve"):
+    """`docker run IMAGE serve` with model_dir mounted read-only at /opt/ml/model; yields (url, name)."""
+    endpoint = ContainerEndpoint(image, model_dir.parent, options=docker_args, prefix=prefix)
+    try:
+        yield endpoint.url, endpoint.name
+    finally:
+        endpoint.remove()
 
 
 def poll(condition, timeout: float, message: str, interval: float = 0.2):

@@ -12,7 +12,8 @@ import json
 import numpy as np
 import pytest
 import requests
-from conftest import FIGURES, serving_container
+from conftest import FIGURES
+from endpoints import serving_container
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

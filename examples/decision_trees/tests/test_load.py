@@ -13,7 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from conftest import FIGURES, PROJECT, SAMPLE_ROW, TEXT, require_tool, serving_container
+from conftest import FIGURES, PROJECT, SAMPLE_ROW, TEXT, require_tool
+from endpoints import serving_container
 
 pytestmark = pytest.mark.container
 SOAK_SECONDS = int(os.environ.get("SOAK_SECONDS", "60"))
