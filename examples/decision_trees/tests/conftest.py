@@ -7,6 +7,7 @@ The tests follow model.py: its FEATURE_TYPE decides whether rows are numbers or 
 sample payload gives the width of a row, and synthetic data is written in the model's terms.
 """
 
+import contextlib
 import csv
 import io
 import os
@@ -226,9 +227,38 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 40) -> int:
+        """Signal serve and wait for its exit code; SIGKILL takes its servers and workers too (they
+        run in sessions of their own, and a killed serve cannot stop them)."""
+        tree = descendants(process_table(), self.process.pid) if sig == signal.SIGKILL else []
         if self.process.poll() is None:
             self.process.send_signal(sig)
+        for process in tree:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process["pid"], signal.SIGKILL)
         return self.process.wait(timeout)
+
+
+def process_table() -> list[dict]:
+    """Every live process (pid, ppid, state, command) from /proc; stdlib only, so that it also
+    runs inside the image, which has no `ps`."""
+    table = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as stat_file:
+                stat = stat_file.read()
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                command = cmdline.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+        if state not in ("Z", "X"):
+            table.append({"pid": int(pid), "ppid": int(ppid), "state": state, "command": command})
+    return table
+
+
+def descendants(table: list[dict], root: int) -> list[dict]:
+    children = [p for p in table if p["ppid"] == root]
+    return [q for child in children for q in (child, *descendants(table, child["pid"]))]
 
 
 def start_server(opt_ml: Path, log_dir: Path, wait_healthy: bool = True, program: Path = PROGRAM, **env) -> Server:

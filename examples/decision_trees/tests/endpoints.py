@@ -11,34 +11,12 @@ import inspect
 import json
 import os
 import signal
+import subprocess
 import time
 import uuid
 from pathlib import Path
 
-from conftest import ANY_BUT_502, Server, docker, listening, start_server, wait_for_answer
-
-
-def process_table() -> list[dict]:
-    """Every live process (pid, ppid, state, command) from /proc; stdlib only, so that it also
-    runs inside the image, which has no `ps`."""
-    table = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/stat") as stat_file:
-                stat = stat_file.read()
-            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-                command = cmdline.read().replace(b"\0", b" ").decode(errors="replace").strip()
-        except OSError:
-            continue
-        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
-        if state not in ("Z", "X"):
-            table.append({"pid": int(pid), "ppid": int(ppid), "state": state, "command": command})
-    return table
-
-
-def descendants(table: list[dict], root: int) -> list[dict]:
-    children = [p for p in table if p["ppid"] == root]
-    return [q for child in children for q in (child, *descendants(table, child["pid"]))]
+from conftest import ANY_BUT_502, Server, descendants, docker, listening, process_table, start_server, wait_for_answer
 
 
 class HostEndpoint:
@@ -82,7 +60,10 @@ class HostEndpoint:
 
     def remove(self) -> None:
         if self.running():
-            self.server.stop(signal.SIGKILL)
+            try:
+                self.server.stop(signal.SIGTERM, timeout=30)
+            except subprocess.TimeoutExpired:
+                self.server.stop(signal.SIGKILL)
 
 
 class ContainerEndpoint:

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
-from conftest import PAYLOAD, TEST_DIR, TEXT, load_model, read_rows
-from endpoints import ContainerEndpoint, HostEndpoint, poll, process_table
+from conftest import PAYLOAD, TEST_DIR, TEXT, load_model, process_table, read_rows
+from endpoints import ContainerEndpoint, HostEndpoint, poll
 
 BODY_LIMIT = 6_291_456  # InvokeEndpoint's largest real-time body
 STOP_SECONDS = 30  # SageMaker sends SIGKILL 30 s after SIGTERM
@@ -67,8 +67,10 @@ def serve(backend, opt_ml, request, tmp_path):
         return endpoint
 
     yield start
-    for endpoint in started:
+    for endpoint in started:  # and nothing of theirs outlives them, whatever the test did
+        tree = endpoint.processes() if endpoint.running() else []
         endpoint.remove()
+        assert still_running(endpoint, tree) == [], f"left running after the test: {still_running(endpoint, tree)}"
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +81,9 @@ def endpoint(backend, opt_ml, request, tmp_path_factory):
     else:
         running = ContainerEndpoint(request.getfixturevalue("image"), opt_ml)
     yield running
+    tree = running.processes()
     running.remove()
+    assert still_running(running, tree) == []
 
 
 def post(endpoint, body, headers=None, timeout: float = 60) -> requests.Response:
