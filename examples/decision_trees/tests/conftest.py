@@ -355,6 +355,14 @@ def image() -> str:
 FIGURES: list[str] = []  # what the fuzz and load tests measured, printed at the end of the run
 
 
+def serving_container(image: str, model_dir: Path, *docker_args: str, prefix: str = "byoc-serve"):
+    """`docker run IMAGE serve` with model_dir at /opt/ml/model, as a `with` block yielding (url, name).
+    Here for tests/test_model.py and other tests of yours; it is endpoints.serving_container."""
+    from endpoints import serving_container as container  # endpoints imports this module: no cycle at load
+
+    return container(image, model_dir, *docker_args, prefix=prefix)
+
+
 def pytest_terminal_summary(terminalreporter):
     for line in FIGURES:
         terminalreporter.write_line(line)
