@@ -1,0 +1,93 @@
+"""One timeout and one body limit per hosting mode (contract/hosting.py), and where each goes:
+nginx's configuration and gunicorn's command line in a running `serve`, Flask's own limit, and
+the model's Environment in the lifecycle's deploy call (checked against a moto server)."""
+
+import re
+import socket
+from pathlib import Path
+
+import pytest
+import requests
+from conftest import SAMPLE_ROW, descendants, process_table, start_server
+from endpoints import HostEndpoint, gunicorn_master
+
+from contract import hosting
+
+MODES = sorted(hosting.MODES)
+
+
+def running_settings(endpoint: HostEndpoint) -> dict:
+    """What the running servers were given: nginx's configuration file, gunicorn's arguments."""
+    processes = endpoint.processes()
+    nginx = next(p["command"].split() for p in processes if p["command"].startswith("nginx") and " -c " in p["command"])
+    config = Path(nginx[nginx.index("-c") + 1]).read_text()
+    gunicorn = gunicorn_master(processes)["command"].split()
+    return {
+        "nginx_body": re.search(r"client_max_body_size (\d+)m;", config).group(1),
+        "nginx_read_timeout": re.search(r"proxy_read_timeout (\d+)s;", config).group(1),
+        "nginx_send_timeout": re.search(r"proxy_send_timeout (\d+)s;", config).group(1),
+        "gunicorn_timeout": gunicorn[gunicorn.index("--timeout") + 1],
+        "gunicorn_workers": gunicorn[gunicorn.index("--workers") + 1],
+    }
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_modes_limits_reach_nginx_and_gunicorn(mode, trained, tmp_path):
+    limits = hosting.MODES[mode]
+    env = {"SAGEMAKER_MODEL_SERVER_WORKERS": "", **limits.environment()}  # the mode's own worker count, if any
+    endpoint = HostEndpoint(trained, tmp_path, **env)
+    try:
+        found = running_settings(endpoint)
+    finally:
+        endpoint.remove()
+    assert found["nginx_body"] == str(limits.body_mb)
+    assert found["nginx_read_timeout"] == found["nginx_send_timeout"] == str(limits.timeout_seconds)
+    assert found["gunicorn_timeout"] == str(limits.timeout_seconds)
+    if limits.workers is not None:
+        assert found["gunicorn_workers"] == str(limits.workers)
+
+
+def test_the_body_limit_is_enforced_by_nginx_and_by_flask_behind_it(trained, tmp_path):
+    """MAX_BODY_MB=1: a 1.5 MB body is refused by nginx, and by the Flask app even when it is sent
+    straight to gunicorn's socket (so no way in takes more than the setting)."""
+    server = start_server(trained, tmp_path, MAX_BODY_MB="1")
+    try:
+        small = SAMPLE_ROW * (900 * 1024 // len(SAMPLE_ROW))
+        big = SAMPLE_ROW * (1536 * 1024 // len(SAMPLE_ROW))
+        headers = {"Content-Type": "text/csv"}
+        assert requests.post(server.url + "/invocations", data=small, headers=headers, timeout=60).status_code == 200
+        refused = requests.post(server.url + "/invocations", data=big, headers=headers, timeout=60)
+        assert refused.status_code == 413 and "1 MB (MAX_BODY_MB)" in refused.json()["error"]
+        gunicorn = socket_path(server)
+        assert status_through_socket(gunicorn, big) == 413
+        assert status_through_socket(gunicorn, small) == 200
+    finally:
+        server.stop()
+
+
+def socket_path(server) -> str:
+    for process in descendants(process_table(), server.process.pid):
+        parts = process["command"].split()
+        if "--bind" in parts:
+            return parts[parts.index("--bind") + 1].removeprefix("unix:")
+    raise AssertionError("no gunicorn --bind found")
+
+
+def status_through_socket(path: str, body: bytes) -> int:
+    """One POST /invocations over gunicorn's unix socket, bypassing nginx. A body over Flask's limit
+    is refused from its Content-Length alone, so only its first bytes are sent (gunicorn closes the
+    connection on the rest, unread)."""
+    head = f"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: {len(body)}\r\n"
+    with socket.socket(socket.AF_UNIX) as client:
+        client.settimeout(60)
+        client.connect(path)
+        client.sendall(head.encode() + b"Connection: close\r\n\r\n" + body[: 1024 if len(body) > 2**20 else None])
+        answer = client.recv(65536)
+    return int(answer.split(b" ", 2)[1])
+
+
+def test_the_default_limits_are_batch_transforms_body_and_the_real_time_timeout():
+    assert hosting.DEFAULT_BODY_MB == hosting.MODES["batch"].body_mb
+    assert hosting.DEFAULT_TIMEOUT_SECONDS == hosting.MODES["realtime"].timeout_seconds
+    assert hosting.MODES["realtime"].body_bytes == 6_291_456  # InvokeEndpoint's Body: max 6 MB
+    assert hosting.MODES["async"].timeout_seconds == 3600  # InvokeEndpointAsync's InvocationTimeoutSeconds
