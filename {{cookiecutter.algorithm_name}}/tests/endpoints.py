@@ -130,6 +130,11 @@ class ContainerEndpoint:
     def read(self, path: str) -> str:
         return docker("exec", self.name, "cat", path).stdout
 
+    def read_first(self, paths: tuple[str, ...]) -> str:
+        """The first of these files that exists in the container (e.g. cgroup v2's name, then v1's)."""
+        script = "for p in sys.argv[1:]:\n    if os.path.exists(p):\n        print(open(p).read()); break"
+        return docker("exec", self.name, "python3", "-c", f"import os, sys\n{script}", *paths).stdout.strip()
+
     def remove(self) -> None:
         docker("rm", "-f", self.name, check=False)
 

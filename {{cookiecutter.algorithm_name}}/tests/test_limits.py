@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import SAMPLE_ROW, descendants, process_table, start_server
-from endpoints import HostEndpoint, gunicorn_master
+from conftest import FIGURES, SAMPLE_ROW, descendants, process_table, start_server
+from endpoints import ContainerEndpoint, HostEndpoint, gunicorn_master, workers
 
 from contract import hosting
 
@@ -91,3 +91,31 @@ def test_the_default_limits_are_batch_transforms_body_and_the_real_time_timeout(
     assert hosting.DEFAULT_TIMEOUT_SECONDS == hosting.MODES["realtime"].timeout_seconds
     assert hosting.MODES["realtime"].body_bytes == 6_291_456  # InvokeEndpoint's Body: max 6 MB
     assert hosting.MODES["async"].timeout_seconds == 3600  # InvokeEndpointAsync's InvocationTimeoutSeconds
+
+
+@pytest.mark.container
+def test_serverless_runs_one_worker_in_1_gb_with_its_largest_request(image, trained):
+    """Serverless inference starts at 1024 MB: the image with the serverless Environment, in a
+    container of exactly that size, answers its largest request (4 MB) with one worker; the
+    memory peak is measured by the container's own cgroup."""
+    limits = hosting.MODES["serverless"]
+    options = ["--memory", "1g", "--memory-swap", "1g"]
+    endpoint = ContainerEndpoint(image, trained, options=options, prefix="byoc-serverless", **limits.environment())
+    try:
+        assert len(workers(endpoint)) == 1
+        body = SAMPLE_ROW * (limits.body_bytes // len(SAMPLE_ROW))
+        for _ in range(3):
+            response = requests.post(endpoint.url + "/invocations", data=body, headers=CSV, timeout=120)
+            assert response.status_code == 200, response.text[:500]
+            assert len(response.text.splitlines()) == body.count(b"\n")
+        peak = int(endpoint.read_first(PEAK_FILES))
+        state = endpoint.inspect()["State"]
+    finally:
+        endpoint.remove()
+    assert not state["OOMKilled"]
+    assert peak < 1024 * hosting.MB
+    FIGURES.append(f"serverless: 1 worker, memory peak {peak / hosting.MB:.0f} MiB of 1024 with three 4 MB requests")
+
+
+PEAK_FILES = ("/sys/fs/cgroup/memory.peak", "/sys/fs/cgroup/memory/memory.max_usage_in_bytes")  # cgroup v2, v1
+CSV = {"Content-Type": "text/csv"}
