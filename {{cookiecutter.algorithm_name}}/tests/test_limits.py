@@ -13,7 +13,8 @@ from endpoints import ContainerEndpoint, HostEndpoint, gunicorn_master, workers
 
 from contract import hosting
 
-MODES = sorted(hosting.MODES)
+# One mode for each distinct set of limits (real-time, multi-model and inference components share theirs).
+MODES = sorted({limits: mode for mode, limits in sorted(hosting.MODES.items())}.values())
 
 
 def running_settings(endpoint: HostEndpoint) -> dict:
