@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: set up .venv, install and start a Docker engine
 # if none answers, build the base image the rendered Dockerfile names (no registry can be
-# reached here), then run every tier. Arguments go to pytest (e.g. -m "not container").
+# reached here), then run every tier, in parallel. Arguments go to pytest (e.g. -m "not container");
+# TEST_WORKERS=0 runs them one after another.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -15,4 +16,6 @@ scripts/docker_engine.sh
 base_image="$(.venv/bin/python -c 'import json; print(json.load(open("cookiecutter.json"))["base_image"])')"
 scripts/base_image.sh "$base_image"
 
-.venv/bin/python -m pytest "$@"
+# Three workers, on two cores too: a tier spends much of its time waiting (on servers, containers,
+# training jobs). Tests that share Docker's global names run one after another (conftest.py).
+.venv/bin/python -m pytest -n "${TEST_WORKERS:-3}" --dist loadgroup "$@"

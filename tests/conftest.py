@@ -4,13 +4,15 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 from cookiecutter.main import cookiecutter
 
 ROOT = Path(__file__).resolve().parents[1]
-TEMPLATE = ROOT  # the repository is the template: cookiecutter.json, hooks/, templates/, {{cookiecutter.algorithm_name}}/
+# The repository is the template: cookiecutter.json, hooks/, templates/, {{cookiecutter.algorithm_name}}/
+TEMPLATE = ROOT
 DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
 FRAMEWORKS = DEFAULTS["framework"]
 VENV_BIN = Path(sys.executable).parent
@@ -50,10 +52,29 @@ def run(cmd, cwd=None, timeout=1800, env=None, **kwargs) -> subprocess.Completed
 
 
 REPORT: list[str] = []  # figures the tests measured, printed at the end of the run
+# With pytest-xdist (scripts/test.sh), each worker writes its figures here and the controller
+# prints them all: the first process to load this file (the controller) picks the folder.
+REPORT_DIR = Path(os.environ.setdefault("BYOC_REPORT_DIR", tempfile.mkdtemp(prefix="byoc-report-")))
+# Tests that hold the Docker engine's shared names run one after another on one worker: the
+# SDK's `sagemaker-local` network (a local-mode run removes it once unused), 127.0.0.1:8080
+# (serve_local.sh); everything else is spread over the other workers.
+DOCKER_GROUP = pytest.mark.xdist_group("docker")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.get_closest_marker("container"):
+            item.add_marker(DOCKER_GROUP)
+
+
+def pytest_sessionfinish(session):
+    if REPORT:
+        (REPORT_DIR / f"{os.getpid()}.txt").write_text("\n".join(REPORT) + "\n", encoding="utf-8")
 
 
 def pytest_terminal_summary(terminalreporter):
-    if REPORT:
+    lines = sorted(line for path in REPORT_DIR.glob("*.txt") for line in path.read_text(encoding="utf-8").splitlines())
+    if lines:
         terminalreporter.section("measured")
-        for line in REPORT:
+        for line in lines:
             terminalreporter.write_line(line)

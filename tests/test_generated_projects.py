@@ -11,10 +11,12 @@ import time
 import pytest
 from conftest import FRAMEWORKS, REPORT, render, run
 
+FIGURE_PREFIXES = ("fuzz:", "soak ", "multi-model ", "serverless:", "front:")
+
 
 def figures(output: str) -> list[str]:
     """The lines the rendered project's fuzz and load tests print at the end of its run."""
-    return [line.strip() for line in output.splitlines() if line.startswith(("fuzz:", "soak "))]
+    return [line.strip() for line in output.splitlines() if line.startswith(FIGURE_PREFIXES)]
 
 
 def summary(output: str) -> str:

@@ -17,7 +17,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import REPORT, render, run, tool_env
+from conftest import DOCKER_GROUP, REPORT, render, run, tool_env
 
 CHANGE = re.compile(r"<!-- change (?P<name>[\w-]+): (?P<file>\S+) "
                     r"(?P<action>function \w+|value \w+|imports|append|add|replace|delete) -->\n"
@@ -90,7 +90,8 @@ def test_every_framework_readme_has_worked_changes(tmp_path):
 EXPECTED_ESTIMATOR = {"random-forest": "RandomForestClassifier", "pipeline": "LogisticRegression",
                       "text-classifier": "TfidfVectorizer"}
 CONTAINER_CHANGES = ("text-classifier",)
-WORKED = [("scikit-learn", "random-forest"), ("scikit-learn", "pipeline"), ("scikit-learn", "text-classifier"),
+WORKED = [("scikit-learn", "random-forest"), ("scikit-learn", "pipeline"),
+          pytest.param("scikit-learn", "text-classifier", marks=DOCKER_GROUP),  # it runs make test-container too
           ("xgboost", "colsample-bylevel"), ("lightgbm", "extra-trees")]
 
 
