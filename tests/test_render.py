@@ -17,10 +17,12 @@ PROGRAM_FILES = [
     "contract/cluster.py",
     "contract/dataset.py",
     "contract/decimal_csv.py",
+    "contract/hosting.py",
     "contract/hyperparameters.py",
     "contract/interface.py",
     "contract/metrics.py",
     "contract/model_artifact.py",
+    "contract/model_store.py",
     "contract/nginx.conf",
     "contract/paths.py",
     "contract/payloads.py",
@@ -49,6 +51,7 @@ PROJECT_FILES = [
     "README.md",
     "benchmark.py",
     "build_and_push.sh",
+    "local_test/invoke.py",
     "local_test/payload.csv",
     "local_test/predict.sh",
     "local_test/serve_local.sh",
@@ -58,6 +61,7 @@ PROJECT_FILES = [
     "local_test/test_dir/input/data/training/iris.csv",
     "lifecycle/__init__.py",
     "lifecycle/backends.py",
+    "lifecycle/front.py",
     "lifecycle/project.py",
     "lifecycle/steps.py",
     "lifecycle/storage.py",
@@ -76,18 +80,28 @@ PROJECT_FILES = [
     "tests/test_contract.py",
     "tests/test_decimal_csv.py",
     "tests/test_distributed.py",
+    "tests/test_front.py",
     "tests/test_fuzz.py",
+    "tests/test_hosting_modes.py",
     "tests/test_hyperparameters.py",
     "tests/test_interface.py",
     "tests/test_lifecycle.py",
+    "tests/test_limits.py",
     "tests/test_load.py",
     "tests/test_model.py",
+    "tests/test_multimodel.py",
     "tests/test_payloads.py",
     "tests/test_serve.py",
     "tests/test_text_features.py",
     "tests/test_train.py",
 ]
-EXECUTABLE = {"build_and_push.sh", "local_test/predict.sh", "local_test/serve_local.sh", "local_test/train_local.sh"}
+EXECUTABLE = {
+    "build_and_push.sh",
+    "local_test/invoke.py",
+    "local_test/predict.sh",
+    "local_test/serve_local.sh",
+    "local_test/train_local.sh",
+}
 
 
 def manifest(project):
