@@ -1,14 +1,15 @@
 """One timeout and one body limit per hosting mode (contract/hosting.py), and where each goes:
 nginx's configuration and gunicorn's command line in a running `serve`, Flask's own limit, and
-the model's Environment in the lifecycle's deploy call (checked against a moto server)."""
+the model's Environment in the lifecycle's deploy call."""
 
 import re
 import socket
+import sys
 from pathlib import Path
 
 import pytest
 import requests
-from conftest import FIGURES, SAMPLE_ROW, descendants, process_table, start_server
+from conftest import FIGURES, PROJECT, SAMPLE_ROW, descendants, process_table, start_server
 from endpoints import ContainerEndpoint, HostEndpoint, gunicorn_master, workers
 
 from contract import hosting
@@ -32,10 +33,24 @@ def running_settings(endpoint: HostEndpoint) -> dict:
     }
 
 
+def deploy_environment(mode: str) -> dict[str, str]:
+    """The Environment sagemaker_lifecycle.py's CreateModel gives the model in this hosting mode."""
+    if str(PROJECT) not in sys.path:
+        sys.path.insert(0, str(PROJECT))
+    from lifecycle import steps
+
+    if mode == "batch":  # batch_transform's own model
+        return steps.program_hosting().MODES["batch"].environment()
+    return steps.model_container(None, "image", "s3://bucket/model.tar.gz", steps.Hosting(mode=mode))["Environment"]
+
+
 @pytest.mark.parametrize("mode", MODES)
-def test_a_modes_limits_reach_nginx_and_gunicorn(mode, trained, tmp_path):
+def test_a_modes_limits_reach_the_deploy_call_nginx_and_gunicorn(mode, trained, tmp_path):
+    """One setting each, from the deploy call's Environment to the servers it starts."""
     limits = hosting.MODES[mode]
-    env = {"SAGEMAKER_MODEL_SERVER_WORKERS": "", **limits.environment()}  # the mode's own worker count, if any
+    deployed = deploy_environment(mode)
+    assert deployed == limits.environment()
+    env = {"SAGEMAKER_MODEL_SERVER_WORKERS": "", **deployed}  # the mode's own worker count, if any
     endpoint = HostEndpoint(trained, tmp_path, **env)
     try:
         found = running_settings(endpoint)
