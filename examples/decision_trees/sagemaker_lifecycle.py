@@ -2,20 +2,32 @@
 
     python sagemaker_lifecycle.py --local
         SDK local mode: every step runs in Docker on this machine, no AWS account needed.
-    python sagemaker_lifecycle.py --image URI --role-arn ARN --bucket BUCKET
+    python sagemaker_lifecycle.py --image URI --role-arn ARN --bucket BUCKET [--hosting MODE]
         On SageMaker (IMAGE_URI, ROLE_ARN and BUCKET may come from the environment instead):
         URI is the ECR image `./build_and_push.sh` printed; ARN a role SageMaker can assume
         with access to BUCKET; BUCKET an S3 bucket in the same region.
 
-Steps: upload the sample data (local_test/test_dir/input/data), train (MetricDefinitions
-from the program's contract/metrics.py), create the model, the endpoint config and the endpoint,
-send local_test/payload.csv to the endpoint and print the predictions, delete the
-endpoint, run a batch transform of the same payload and print its output, and finally
-delete the endpoint, the endpoint config and the model, also when a step failed.
+Hosting modes (--hosting; the model's Environment carries the mode's limits, contract/hosting.py):
+    realtime             instances behind InvokeEndpoint (the default)
+    serverless           no instances: --serverless-memory and --serverless-concurrency; smaller bodies, 1 worker
+    async                InvokeEndpointAsync: the payload and the answer go through S3; long requests
+    multimodel           Mode MultiModel: model.tar.gz twice under one S3 prefix, picked by TargetModel
+    inference-component  the model as an inference component (--ic-*) on an endpoint of instances
+    --autoscale MIN:MAX:TARGET adds target tracking on invocations (instances, or the component's copies).
+--local runs realtime, serverless and async: one local container, with the mode's Environment,
+behind a local front door (lifecycle/front.py) that enforces the mode's limits as SageMaker does.
 
-One code path serves both modes: SageMaker's boto3 clients on AWS, and in local mode
+Steps: upload the sample data (local_test/test_dir/input/data), train (MetricDefinitions
+from the program's contract/metrics.py), create the model, the endpoint config and the endpoint
+(and the inference component, the autoscaling), send local_test/payload.csv to the endpoint and
+print the predictions, delete the endpoint, run a batch transform of the same payload (with a
+single-model model of its own) and print its output, and finally delete everything created,
+also when a step failed.
+
+One code path serves both places: SageMaker's boto3 clients on AWS, and in local mode
 the SDK's LocalSession clients, which take the same calls (sagemaker-core's
-`sagemaker.core.local`). Only storage differs: s3:// URIs on AWS, file:// in local mode.
+`sagemaker.core.local`), with invocations through the local front's boto3 client. Only
+storage differs: s3:// URIs on AWS, file:// in local mode.
 Any failure exits with status 1.
 """
 
@@ -49,6 +61,12 @@ from lifecycle.project import (  # noqa: E402
     step,
 )
 from lifecycle.steps import (  # noqa: E402
+    ENDPOINT_PARTS,
+    MODEL_DOWNLOAD_TIMEOUT_SECONDS,
+    MODES,
+    STARTUP_HEALTH_TIMEOUT_SECONDS,
+    Autoscale,
+    Hosting,
     Resources,
     batch_transform,
     cleanup,
@@ -58,6 +76,10 @@ from lifecycle.steps import (  # noqa: E402
     train,
     upload_data,
 )
+
+# sagemaker-core's local mode hosts one container behind /invocations; the local front
+# (lifecycle/front.py) adds serverless's limits and async's InvokeEndpointAsync around it.
+LOCAL_MODES = ("realtime", "serverless", "async")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -108,6 +130,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--env", action="append", default=[], metavar="KEY=VALUE", help="environment of the training job (repeatable)"
     )
     parser.add_argument("--train-only", action="store_true", help="stop after training (keeps the model artifact)")
+    add_hosting_arguments(parser)
     args = parser.parse_args(argv)
     args.region = (
         args.region
@@ -124,7 +147,78 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--env takes KEY=VALUE")
     if args.name is not None and not (NAME.fullmatch(args.name) and len(args.name) <= NAME_MAX):
         parser.error("--name must be 1 to 63 letters, digits and '-', starting and ending with a letter or digit")
+    args.hosting_options = hosting_options(parser, args)
     return args
+
+
+def add_hosting_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("hosting (see the modes above)")
+    group.add_argument("--hosting", choices=MODES, default="realtime", help="hosting mode (default: %(default)s)")
+    group.add_argument("--hosting-instance-count", type=int, default=1, help="endpoint instances (default: 1)")
+    group.add_argument(
+        "--startup-health-timeout",
+        type=int,
+        default=STARTUP_HEALTH_TIMEOUT_SECONDS,
+        help="seconds for the container's first passing /ping, 60-3600 (default: %(default)s)",
+    )
+    group.add_argument(
+        "--model-download-timeout",
+        type=int,
+        default=MODEL_DOWNLOAD_TIMEOUT_SECONDS,
+        help="seconds to download the model artifact, 60-3600 (default: %(default)s)",
+    )
+    group.add_argument("--serverless-memory", type=int, default=2048, help="MB: 1024 to 6144 in steps of 1024")
+    group.add_argument("--serverless-concurrency", type=int, default=5, help="MaxConcurrency, 1-200 (default: 5)")
+    group.add_argument(
+        "--async-concurrency", type=int, default=4, help="MaxConcurrentInvocationsPerInstance, 1-1000 (default: 4)"
+    )
+    group.add_argument(
+        "--async-wait", type=int, help="seconds to wait for the async answer (default: the async timeout + 300)"
+    )
+    group.add_argument("--ic-cpus", type=float, default=1.0, help="CPU cores per inference component copy")
+    group.add_argument("--ic-memory", type=int, default=1024, help="MB per inference component copy (default: 1024)")
+    group.add_argument("--ic-copies", type=int, default=1, help="inference component copies (default: 1)")
+    group.add_argument(
+        "--autoscale",
+        metavar="MIN:MAX:TARGET",
+        help="target tracking: MIN to MAX instances (copies) at TARGET invocations per minute each (not serverless)",
+    )
+
+
+def hosting_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Hosting:
+    autoscale = None
+    if args.autoscale is not None:
+        try:
+            minimum, maximum, target = args.autoscale.split(":")
+            autoscale = Autoscale(int(minimum), int(maximum), float(target))
+        except ValueError:
+            parser.error("--autoscale takes MIN:MAX:TARGET, e.g. 1:4:100")
+    if args.local and args.hosting not in LOCAL_MODES:
+        parser.error(
+            f"--hosting {args.hosting} needs SageMaker: SDK local mode runs {', '.join(LOCAL_MODES)} only, so run"
+            " without --local (tests/test_hosting_modes.py checks each mode's calls against moto) and test the"
+            " container's side with `make test-container`"
+        )
+    if args.local and autoscale is not None:
+        parser.error("--autoscale needs SageMaker: SDK local mode has no Application Auto Scaling")
+    hosting = Hosting(
+        mode=args.hosting,
+        instance_count=args.hosting_instance_count,
+        startup_health_timeout=args.startup_health_timeout,
+        model_download_timeout=args.model_download_timeout,
+        serverless_memory_mb=args.serverless_memory,
+        serverless_concurrency=args.serverless_concurrency,
+        async_concurrency=args.async_concurrency,
+        async_wait_seconds=args.async_wait,
+        ic_cpus=args.ic_cpus,
+        ic_memory_mb=args.ic_memory,
+        ic_copies=args.ic_copies,
+        autoscale=autoscale,
+    )
+    problems = hosting.problems()
+    if problems:
+        parser.error("; ".join(problems))
+    return hosting
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,14 +242,14 @@ def main(argv: list[str] | None = None) -> int:
         artifact = train(backend, name, args.image, uris, resources, args.instance_count, environment)
         if args.train_only:
             return finish(backend, resources, problems, f"\ndone: {name} trained, model in {artifact}")
-        deploy(backend, name, args.image, artifact, resources)
-        predict(backend, name)
+        deployment = deploy(backend, name, args.image, artifact, resources, args.hosting_options)
+        predict(backend, deployment)
         # The endpoint bills by the hour, and in local mode it holds the port batch transform needs.
         step("delete the endpoint: batch transform starts its own instances")
-        problems += delete(backend, resources, "endpoint", "endpoint_config")
+        problems += delete(backend, resources, *ENDPOINT_PARTS)
         if problems:
             raise StepFailed("could not delete the endpoint")
-        batch_transform(backend, name, uris, resources)
+        batch_transform(backend, name, args.image, artifact, uris, resources)
     except (Exception, KeyboardInterrupt) as exc:  # report any failure, clean up, exit 1
         kind = "" if isinstance(exc, StepFailed) else f"{type(exc).__name__}: "
         problems.append(f"{kind}{exc}" if str(exc) else kind + "interrupted")

@@ -81,13 +81,15 @@ class Backend:
     """What differs between SageMaker and local mode; every step below uses only this."""
 
     sagemaker: Any  # create_training_job, describe_*, create_model, ... (boto3's call shapes)
-    runtime: Any  # invoke_endpoint
+    runtime: Any  # invoke_endpoint (and invoke_endpoint_async on SageMaker)
     storage: S3Storage | LocalStorage
     role_arn: str
     training_instance_type: str
     hosting_instance_type: str
     poll_seconds: int
     local: LocalDocker | None = None
+    autoscaling: Any = None  # application-autoscaling, on SageMaker only
+    front: Any = None  # local mode: lifecycle/front.py's LocalFront, stopped at cleanup
 
 
 def local_backend(args: argparse.Namespace, run_dir: Path) -> Backend:
@@ -112,16 +114,35 @@ def local_backend(args: argparse.Namespace, run_dir: Path) -> Backend:
     container_root.mkdir(parents=True, exist_ok=True)
     session = LocalSession(boto_session=boto3.Session(region_name=args.region))
     session.config = {"local": {"local_code": True, "serving_port": args.port, "container_root": str(container_root)}}
+    storage = LocalStorage(run_dir)
+    front = local_front(args, storage)
     return Backend(
         sagemaker=session.sagemaker_client,
-        runtime=session.sagemaker_runtime_client,
-        storage=LocalStorage(run_dir),
+        runtime=front.runtime_client(args.region),
+        storage=storage,
         role_arn=args.role_arn or "arn:aws:iam::000000000000:role/local-mode-needs-no-role",
         training_instance_type="local",
         hosting_instance_type="local",
         poll_seconds=1,
         local=LocalDocker(container_root),
+        front=front,
     )
+
+
+def local_front(args: argparse.Namespace, storage: LocalStorage) -> Any:
+    """SageMaker's front door in front of the local endpoint (lifecycle/front.py): the mode's body
+    limit and timeout, the headers SageMaker forwards, its errors; InvokeEndpointAsync for async,
+    with its answers in the run's folder. The SDK's own client would post straight to the container."""
+    from lifecycle.front import LocalFront
+
+    mode = getattr(args, "hosting", "realtime")
+    locations = {}
+    if mode == "async":
+        locations = {
+            "output_location": storage.folder_uri("async/output"),
+            "failure_location": storage.folder_uri("async/failure"),
+        }
+    return LocalFront(f"http://localhost:{args.port}", mode, region=args.region, **locations).start()
 
 
 def aws_backend(args: argparse.Namespace, name: str) -> Backend:
@@ -139,6 +160,7 @@ def aws_backend(args: argparse.Namespace, name: str) -> Backend:
         training_instance_type=args.training_instance_type,
         hosting_instance_type=args.hosting_instance_type,
         poll_seconds=args.poll_seconds,
+        autoscaling=session.client("application-autoscaling"),
     )
 
 

@@ -1,7 +1,9 @@
 """What the lifecycle takes from this project: names, sample data, the program's metric
-regexes and the sample hyperparameters (one source of truth for each), and how it reports."""
+regexes, its table of hosting modes and the sample hyperparameters (one source of truth for
+each), and how it reports."""
 
 import ast
+import functools
 import importlib.util
 import json
 import re
@@ -71,10 +73,21 @@ def metric_definitions() -> list[dict[str, str]]:
     return list(found.values())
 
 
+@functools.cache
+def hosting():
+    """The program's contract/hosting.py: MODES, each mode's limits and container Environment."""
+    return _load_program_module("hosting")
+
+
 def sample_hyperparameters() -> dict[str, str]:
     """local_test's hyperparameters.json, as the strings SageMaker passes to the container."""
     values = json.loads((TEST_DIR / "input" / "config" / "hyperparameters.json").read_text(encoding="utf-8"))
     return {key: value if isinstance(value, str) else json.dumps(value) for key, value in values.items()}
+
+
+def derived_name(name: str, suffix: str) -> str:
+    """<name>-<suffix>, cut to fit SageMaker's 63 characters (for the parts a run adds to its name)."""
+    return f"{name[: NAME_MAX - len(suffix) - 1].rstrip('-')}-{suffix}"
 
 
 def resource_name(base: str, when: datetime) -> str:

@@ -2,6 +2,15 @@
 
 import shutil
 from pathlib import Path
+from urllib.parse import urlparse
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """s3://bucket/key -> (bucket, key)."""
+    parsed = urlparse(uri)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise ValueError(f"not an s3:// URI: {uri}")
+    return parsed.netloc, parsed.path.lstrip("/")
 
 
 class S3Storage:
@@ -17,6 +26,20 @@ class S3Storage:
 
     def folder_uri(self, key: str) -> str:
         return self.uri(key).rstrip("/") + "/"
+
+    def copy(self, source_uri: str, key: str) -> str:
+        """Copies an S3 object (e.g. the training job's model.tar.gz) to a key of this run."""
+        bucket, source_key = split_s3_uri(source_uri)
+        self.s3.copy({"Bucket": bucket, "Key": source_key}, self.bucket, f"{self.prefix}/{key}")
+        return self.uri(key)
+
+    def read_uri(self, uri: str) -> bytes | None:
+        """The object at an s3:// URI (anywhere, e.g. where an async endpoint wrote), None if absent."""
+        bucket, key = split_s3_uri(uri)
+        try:
+            return self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except self.s3.exceptions.NoSuchKey:
+            return None
 
     def read_folder(self, key: str) -> dict[str, bytes]:
         prefix = f"{self.prefix}/{key.strip('/')}/"
@@ -44,6 +67,11 @@ class LocalStorage:
     def folder_uri(self, key: str) -> str:
         (self.root / key).mkdir(parents=True, exist_ok=True)
         return self.uri(key)
+
+    def read_uri(self, uri: str) -> bytes | None:
+        """A file:// object's bytes, or None while it does not exist (an async answer not yet written)."""
+        path = Path(uri.removeprefix("file://"))
+        return path.read_bytes() if path.is_file() else None
 
     def read_folder(self, key: str) -> dict[str, bytes]:
         folder = self.root / key

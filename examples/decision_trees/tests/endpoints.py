@@ -67,18 +67,26 @@ class HostEndpoint:
 
 
 class ContainerEndpoint:
-    """`docker run IMAGE serve` with opt_ml/model mounted read-only at /opt/ml/model."""
+    """`docker run IMAGE serve` with opt_ml/model mounted read-only at /opt/ml/model (unless opt_ml is None)."""
 
     kind = "container"
     address = "0.0.0.0"  # the image's LISTEN_ADDRESS: SageMaker reaches the container from outside
 
     def __init__(
-        self, image: str, opt_ml: Path, wait_healthy: bool = True, options=(), prefix: str = "byoc-contract", **env
+        self,
+        image: str,
+        opt_ml: Path | None,
+        wait_healthy: bool = True,
+        options=(),
+        prefix: str = "byoc-contract",
+        **env,
     ):
         self.name = f"{prefix}-{uuid.uuid4().hex[:8]}"
         self.port = int(env.get("SAGEMAKER_BIND_TO_PORT", 8080))
         args = ["run", "-d", "--name", self.name, "-p", f"127.0.0.1::{self.port}"]
-        args += ["-v", f"{opt_ml / 'model'}:/opt/ml/model:ro", *options]
+        if opt_ml is not None:  # None: no /opt/ml/model, as in a multi-model container
+            args += ["-v", f"{opt_ml / 'model'}:/opt/ml/model:ro"]
+        args += list(options)
         for key, value in env.items():
             args += ["-e", f"{key}={value}"]
         docker(*args, image, "serve")
@@ -122,6 +130,11 @@ class ContainerEndpoint:
     def read(self, path: str) -> str:
         return docker("exec", self.name, "cat", path).stdout
 
+    def read_first(self, paths: tuple[str, ...]) -> str:
+        """The first of these files that exists in the container (e.g. cgroup v2's name, then v1's)."""
+        script = "for p in sys.argv[1:]:\n    if os.path.exists(p):\n        print(open(p).read()); break"
+        return docker("exec", self.name, "python3", "-c", f"import os, sys\n{script}", *paths).stdout.strip()
+
     def remove(self) -> None:
         docker("rm", "-f", self.name, check=False)
 
@@ -134,6 +147,19 @@ def serving_container(image: str, model_dir: Path, *docker_args: str, prefix: st
         yield endpoint.url, endpoint.name
     finally:
         endpoint.remove()
+
+
+def gunicorn_master(processes: list[dict]) -> dict:
+    """The gunicorn whose parent is not a gunicorn."""
+    commands = {p["pid"]: p["command"] for p in processes}
+    return next(p for p in processes if "gunicorn" in p["command"] and "gunicorn" not in commands.get(p["ppid"], ""))
+
+
+def workers(endpoint: HostEndpoint | ContainerEndpoint) -> list[int]:
+    """gunicorn's worker pids: the children of its master."""
+    processes = endpoint.processes()
+    master = gunicorn_master(processes)
+    return sorted(p["pid"] for p in processes if p["ppid"] == master["pid"])
 
 
 def poll(condition, timeout: float, message: str, interval: float = 0.2):

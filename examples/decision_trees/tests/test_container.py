@@ -43,7 +43,7 @@ from conftest import (
     wait_for_answer,
     write_channel,
 )
-from endpoints import poll, process_table
+from endpoints import poll, process_table, workers
 
 pytestmark = pytest.mark.container
 
@@ -183,15 +183,6 @@ def post(container: Container, body: bytes, headers: dict, timeout: float = 60) 
     return requests.post(container.url + "/invocations", data=body, headers=headers, timeout=timeout)
 
 
-def gunicorn_master(processes: list[dict]) -> dict:
-    return next(p for p in processes if "gunicorn" in p["command"] and p["ppid"] == 1)
-
-
-def gunicorn_workers(processes: list[dict]) -> list[int]:
-    master = gunicorn_master(processes)["pid"]
-    return sorted(p["pid"] for p in processes if p["ppid"] == master)
-
-
 def port_is_free(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) != 0
@@ -325,6 +316,7 @@ def servers(module_launcher, model_dir, tmp_path_factory) -> dict[str, Container
     specs = {
         "main": {"volumes": [model]},  # default settings; read-only checks only
         "ro-image": {"env": one, "volumes": [model], "options": ["--read-only", "--tmpfs", "/tmp"]},
+        "one-cpu": {"volumes": [model], "options": ["--cpus", "1"]},  # a CPU quota, as an inference component gets
     }
     return module_launcher.start_all({role: dict(spec, args=["serve"]) for role, spec in specs.items()})
 
@@ -377,6 +369,7 @@ def test_cmd_is_train_and_the_entrypoint_lets_arguments_through(image_config):
 
 def test_labels_and_environment(image_config):
     assert image_config["Labels"].get("com.amazonaws.sagemaker.capabilities.accept-bind-to-port") == "true"
+    assert image_config["Labels"].get("com.amazonaws.sagemaker.capabilities.multi-models") == "true"
     env = dict(item.split("=", 1) for item in image_config.get("Env") or [])
     assert env.get("PYTHONUNBUFFERED", "") not in ("", "0"), env
 
@@ -517,7 +510,16 @@ def test_default_worker_count_is_the_cpu_count(servers):
     main = servers["main"]
     wait_for_ping(main)
     cpus = int(main.python("import os; print(len(os.sched_getaffinity(0)))"))
-    assert len(gunicorn_workers(main.processes())) == cpus
+    assert len(workers(main)) == cpus
+
+
+def test_worker_count_follows_the_cpu_quota(servers):
+    """`--cpus 1` (a quota, as NumberOfCpuCoresRequired sets) leaves every core in the CPU set,
+    yet gives the container one core's time: one worker, not one per host core."""
+    limited = servers["one-cpu"]
+    wait_for_ping(limited)
+    assert len(workers(limited)) == 1
+    assert "(1 workers," in limited.logs()
 
 
 def test_nginx_and_gunicorn_logs_reach_docker_logs(servers):

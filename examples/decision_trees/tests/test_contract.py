@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import requests
 from conftest import PAYLOAD, TEST_DIR, TEXT, load_model, process_table, read_rows
-from endpoints import ContainerEndpoint, HostEndpoint, poll
+from endpoints import ContainerEndpoint, HostEndpoint, gunicorn_master, poll, workers
 
 BODY_LIMIT = 6_291_456  # InvokeEndpoint's largest real-time body
 STOP_SECONDS = 30  # SageMaker sends SIGKILL 30 s after SIGTERM
@@ -88,17 +88,6 @@ def endpoint(backend, opt_ml, request, tmp_path_factory):
 
 def post(endpoint, body, headers=None, timeout: float = 60) -> requests.Response:
     return requests.post(endpoint.url + "/invocations", data=body, headers=headers or CSV, timeout=timeout)
-
-
-def workers(endpoint) -> list[int]:
-    """gunicorn's worker pids: the children of its master."""
-    processes = endpoint.processes()
-    master = next(p for p in processes if "gunicorn" in p["command"] and "gunicorn" not in parent(processes, p))
-    return sorted(p["pid"] for p in processes if p["ppid"] == master["pid"])
-
-
-def parent(processes: list[dict], process: dict) -> str:
-    return next((p["command"] for p in processes if p["pid"] == process["ppid"]), "")
 
 
 def test_ping_is_200_with_an_empty_body_and_fast(endpoint):
@@ -293,9 +282,8 @@ def test_serve_exits_non_zero_when_nginx_or_gunicorn_dies_leaving_nothing(serve,
     endpoint = serve(SAGEMAKER_MODEL_SERVER_WORKERS=2)
     poll(lambda: len(workers(endpoint)) == 2, 30, "not 2 gunicorn workers")
     tree = endpoint.processes()
-    master = next(p for p in tree if p["command"].startswith("nginx: master")) if victim == "nginx" else next(
-        p for p in tree if "gunicorn" in p["command"] and "gunicorn" not in parent(tree, p)
-    )
+    nginx = next(p for p in tree if p["command"].startswith("nginx: master"))
+    master = nginx if victim == "nginx" else gunicorn_master(tree)
     endpoint.kill(master["pid"])
     assert endpoint.wait(timeout=30) != 0
     assert f"{victim} exited" in endpoint.logs()

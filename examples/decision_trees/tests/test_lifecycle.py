@@ -3,7 +3,8 @@
 - SDK local mode end to end (train, deploy, predict, batch, clean up) on the image as
   SageMaker gets it: pushed by build_and_push.sh to a registry and pulled back.
 - The MetricDefinitions it sends, run over a real `docker run IMAGE train` log.
-- The SageMaker path's calls, checked by botocore and recorded by a moto server.
+- The SageMaker path's calls, checked by botocore and recorded by a moto server (the default,
+  real-time hosting; tests/test_hosting_modes.py runs every other mode against moto).
 """
 
 import copy
@@ -95,11 +96,15 @@ def our_containers(root) -> list[str]:
     ]
 
 
-def test_local_mode_end_to_end(pushed_image, expected, tmp_path):
+@pytest.mark.parametrize("hosting", ["realtime", "async"])
+def test_local_mode_end_to_end(pushed_image, expected, tmp_path, hosting):
+    """Async too: the local front takes InvokeEndpointAsync, and the answer appears in the run's folder."""
     name = f"lifecycle-{uuid.uuid4().hex[:8]}"
     env = {k: v for k, v in aws_env("http://127.0.0.1:9").items() if k != "AWS_ENDPOINT_URL"}
     result = run_lifecycle(
         "--local",
+        "--hosting",
+        hosting,
         "--image",
         pushed_image,
         "--workdir",
@@ -115,6 +120,9 @@ def test_local_mode_end_to_end(pushed_image, expected, tmp_path):
 
     want = [str(label) for label in expected]  # what the model trained on the host predicts
     assert printed_section(result.stdout, "predictions:") == want, output
+    if hosting == "async":
+        answers = list((tmp_path / name / "async" / "output").glob("*.out"))
+        assert len(answers) == 1 and answers[0].read_text().splitlines() == want, output
     batch = tmp_path / name / "transform" / "payload.csv.out"
     assert [line for line in batch.read_text().splitlines() if line] == want
     assert printed_section(result.stdout, "batch output") == want
@@ -233,17 +241,22 @@ def test_sagemaker_path_calls_against_moto(tmp_path, monkeypatch, capsys):
         assert training["ResourceConfig"]["InstanceType"] == "ml.m5.large"
 
         sagemaker = client("sagemaker", moto)
-        [model] = sent["CreateModel"]
+        from lifecycle.project import hosting
+
+        # The endpoint's model carries the real-time limits; batch's own model, batch's.
+        model, batch_model = sent["CreateModel"]
         artifact = sagemaker.describe_training_job(TrainingJobName=name)["ModelArtifacts"]
-        assert model["PrimaryContainer"] == {
-            "Image": image,
-            "ModelDataUrl": artifact["S3ModelArtifacts"],
-            "Environment": {},
-        }
+        for request, mode in ((model, "realtime"), (batch_model, "batch")):
+            assert request["PrimaryContainer"] == {
+                "Image": image,
+                "ModelDataUrl": artifact["S3ModelArtifacts"],
+                "Environment": hosting().MODES[mode].environment(),
+            }
         [config] = sent["CreateEndpointConfig"]
         assert config["ProductionVariants"][0]["InstanceType"] == "ml.m5.large"
 
         [transform] = sent["CreateTransformJob"]
+        assert transform["ModelName"] == batch_model["ModelName"] != model["ModelName"]
         assert transform["BatchStrategy"] == "MultiRecord"
         assert transform["TransformInput"]["SplitType"] == "Line"
         assert transform["TransformInput"]["ContentType"] == "text/csv"
@@ -262,7 +275,8 @@ def test_sagemaker_path_calls_against_moto(tmp_path, monkeypatch, capsys):
             "CreateTransformJob",
             "DeleteModel",
         ]
-        assert all(len(sent[op]) == 1 for op in operations)
+        assert [len(sent[op]) for op in operations] == [1, 2, 1, 1, 1, 1, 1, 2]
+        assert [m["ModelName"] for m in sent["DeleteModel"]] == [model["ModelName"], batch_model["ModelName"]]
 
         keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
         samples = sorted(f"input/{p.parent.name}/{p.name}" for p in (TEST_DIR / "input" / "data").glob("*/*.csv"))

@@ -297,6 +297,8 @@ def test_the_listen_address_follows_listen_address(monkeypatch, tmp_path, value,
     [
         ("SAGEMAKER_MODEL_SERVER_WORKERS", "many"),
         ("SAGEMAKER_MODEL_SERVER_TIMEOUT", "0"),
+        ("SAGEMAKER_MODEL_SERVER_TIMEOUT", "3601"),  # InvokeEndpointAsync's longest
+        ("MAX_BODY_MB", "2048"),  # async's largest body is 1 GB
         ("ACCESS_LOG", "verbose"),
         ("LISTEN_ADDRESS", "localhost"),
     ],

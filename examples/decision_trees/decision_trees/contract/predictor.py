@@ -1,9 +1,12 @@
-"""The Flask app behind gunicorn: /ping, /invocations and /execution-parameters.
+"""The Flask app behind gunicorn: /ping, /invocations and /execution-parameters, and with
+SAGEMAKER_MULTI_MODEL=true the multi-model API under /models instead of /invocations.
 
 The model is loaded once per worker, when gunicorn imports wsgi.py, so /ping is
 healthy only once predictions can be served, and answers in microseconds. A model
 that fails to load leaves the worker up with /ping answering 503 and the reason
 logged, so SageMaker reports a failed health check instead of a crash loop.
+A multi-model container starts with no model: /ping is healthy once model.py is imported,
+and models come and go through /models (contract/model_store.py).
 
 Part of the contract: not meant to be edited (your code goes in model.py).
 """
@@ -12,12 +15,14 @@ import json
 import logging
 import os
 import sys
+import tempfile
+from pathlib import Path
 from types import ModuleType
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from contract import interface, model_artifact, payloads, serving
+from contract import interface, model_artifact, model_store, payloads, serving
 from contract.paths import Paths
 
 log = logging.getLogger("predictor")
@@ -27,6 +32,7 @@ WORKERS = serving.workers()
 DEFAULT_ACCEPT = os.environ.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", payloads.CSV)
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
 BOOT_ERROR = 3  # gunicorn's "worker failed to boot": the master stops, and so does serve
+REGISTRY_VARIABLE = "MULTI_MODEL_REGISTRY"  # set by serve: a folder all its workers share
 
 
 def boot() -> Flask:
@@ -43,14 +49,18 @@ def boot() -> Flask:
 
 
 def create_app(code: ModuleType) -> Flask:
-    """The Flask app serving model.py's model from /opt/ml/model."""
+    """The Flask app serving model.py's model from /opt/ml/model, or a multi-model container's models."""
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = serving.MAX_BODY_MB * 1024 * 1024
-    try:
-        model, load_error = model_artifact.load(code, Paths.from_env().model, serving.threads_per_worker(WORKERS)), None
-    except model_artifact.ModelLoadError as exc:
-        model, load_error = None, str(exc)
-        log.error("model not loaded, /ping answers 503: %s", load_error)
+    app.config["MAX_CONTENT_LENGTH"] = serving.max_body_mb() * 1024 * 1024
+    threads = serving.threads_per_worker(WORKERS)
+    multi_model = model_store.enabled()
+    model, load_error = None, None
+    if not multi_model:  # a multi-model container has no /opt/ml/model
+        try:
+            model = model_artifact.load(code, Paths.from_env().model, threads)
+        except model_artifact.ModelLoadError as exc:
+            load_error = str(exc)
+            log.error("model not loaded, /ping answers 503: %s", load_error)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
@@ -63,7 +73,7 @@ def create_app(code: ModuleType) -> Flask:
 
     @app.get("/ping")
     def ping() -> Response:
-        if model is None:
+        if load_error is not None:
             return error(503, load_error)
         return Response(status=200)
 
@@ -78,11 +88,57 @@ def create_app(code: ModuleType) -> Flask:
 
     @app.post("/invocations")
     def invocations() -> Response:
+        if multi_model:
+            return error(404, "this is a multi-model container: invoke POST /models/{model_name}/invoke")
         if model is None:
             return error(503, load_error)
         return invoke(model, content_types, accept_order)
 
+    if multi_model:
+        registry = Path(os.environ.get(REGISTRY_VARIABLE) or tempfile.mkdtemp(prefix="models-"))
+        add_model_routes(app, model_store.ModelStore(registry, code, threads, WORKERS), content_types, accept_order)
+    else:
+
+        @app.route("/models", methods=["GET", "POST"])
+        @app.route("/models/<path:name>", methods=["GET", "DELETE"])
+        @app.post("/models/<path:name>/invoke")
+        def single_model(name: str = "") -> Response:
+            return error(404, "this container serves one model (/invocations); SAGEMAKER_MULTI_MODEL=true serves many")
+
     return app
+
+
+def add_model_routes(app: Flask, store: model_store.ModelStore, content_types: list[str], accept_order: list[str]):
+    """The multi-model API (SageMaker's custom containers contract for multi-model endpoints)."""
+
+    @app.errorhandler(model_store.StoreError)
+    def store_error(exc: model_store.StoreError) -> Response:
+        return error(exc.status, str(exc))
+
+    @app.post("/models")
+    def load_model() -> Response:
+        body = request.get_json(force=True, silent=True)
+        answer = store.load(body)
+        log.info("loaded model %r from %s", answer["modelName"], answer["modelUrl"])
+        return app.json.response(answer)
+
+    @app.get("/models")
+    def list_models() -> Response:
+        return app.json.response(store.page(request.args.get("limit"), request.args.get("next_page_token")))
+
+    @app.get("/models/<path:name>")
+    def describe_model(name: str) -> Response:
+        return app.json.response(store.describe(name))
+
+    @app.delete("/models/<path:name>")
+    def unload_model(name: str) -> Response:
+        store.unload(name)
+        log.info("unloaded model %r", name)
+        return app.json.response({"modelName": name, "status": "unloaded"})
+
+    @app.post("/models/<path:name>/invoke")
+    def invoke_model(name: str) -> Response:
+        return invoke(store.get(name), content_types, accept_order)
 
 
 def error(status: int, message: str) -> Response:

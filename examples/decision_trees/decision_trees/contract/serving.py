@@ -9,7 +9,8 @@ import ipaddress
 import os
 from pathlib import Path
 
-MAX_BODY_MB = 100  # batch transform's largest MaxPayloadInMB; bigger bodies get 413
+from contract import hosting
+
 NGINX_TEMPLATE = Path(__file__).with_name("nginx.conf")
 
 
@@ -17,8 +18,37 @@ class SettingError(ValueError):
     """An environment variable holds a value the server cannot use."""
 
 
+CGROUP_CPU_FILES = (
+    Path("/sys/fs/cgroup/cpu.max"),  # cgroup v2: "<quota> <period>" or "max <period>"
+    Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"),  # cgroup v1: quota (-1: none), period beside it
+)
+
+
 def cpu_count() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    """The CPUs this container may use: its CPU set, capped by its cgroup's CPU quota.
+
+    `docker run --cpus`, an inference component's NumberOfCpuCoresRequired and ECS-style limits
+    set a quota, not a CPU set: the host's core count would start more workers than the
+    container gets time for."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    quota = cgroup_cpu_quota()
+    return max(1, min(cores, quota)) if quota else cores
+
+
+def cgroup_cpu_quota() -> int | None:
+    """The cgroup's CPU quota in whole CPUs (rounded up), or None without one."""
+    v2, v1 = CGROUP_CPU_FILES
+    try:
+        if v2.exists():
+            quota, period = v2.read_text().split()[:2]
+        else:
+            quota = v1.read_text().strip()
+            period = v1.with_name("cpu.cfs_period_us").read_text().strip()
+        if quota in ("max", "-1"):
+            return None
+        return max(1, -(-int(quota) // int(period)))
+    except (OSError, ValueError):
+        return None
 
 
 def _integer(names: tuple[str, ...], default: int, low: int, high: int) -> int:
@@ -55,12 +85,18 @@ def listen_address() -> str:
 
 def workers() -> int:
     # One worker per core: requests are CPU-bound, and more workers than cores only queue.
-    return _integer(("SAGEMAKER_MODEL_SERVER_WORKERS", "MODEL_SERVER_WORKERS"), cpu_count(), 1, 1024)
+    return _integer((hosting.WORKERS_VARIABLE, "MODEL_SERVER_WORKERS"), cpu_count(), 1, 1024)
 
 
 def timeout() -> int:
     # Used for both gunicorn --timeout and nginx proxy_read_timeout, so neither cuts the other off.
-    return _integer(("SAGEMAKER_MODEL_SERVER_TIMEOUT", "MODEL_SERVER_TIMEOUT"), 60, 1, 3600)
+    names = (hosting.TIMEOUT_VARIABLE, "MODEL_SERVER_TIMEOUT")
+    return _integer(names, hosting.DEFAULT_TIMEOUT_SECONDS, 1, hosting.MAX_TIMEOUT_SECONDS)
+
+
+def max_body_mb() -> int:
+    """The largest request body, in MB: nginx's client_max_body_size and Flask's limit alike."""
+    return _integer((hosting.BODY_VARIABLE,), hosting.DEFAULT_BODY_MB, 1, hosting.MAX_BODY_MB)
 
 
 # nginx's access log: one line per request costs a write to stdout, which Docker and CloudWatch
@@ -87,11 +123,12 @@ def threads_per_worker(worker_count: int) -> int:
 def execution_parameters(worker_count: int) -> dict:
     """GET /execution-parameters: what batch transform should send (a job's own settings win)."""
     concurrency = min(worker_count, 100)
-    payload_mb = max(1, min(6, MAX_BODY_MB // concurrency))
+    body_mb = min(max_body_mb(), hosting.MODES["batch"].body_mb)
+    payload_mb = max(1, min(6, body_mb // concurrency))
     return {
         "MaxConcurrentTransforms": _integer(("SAGEMAKER_MAX_CONCURRENT_TRANSFORMS",), concurrency, 1, 100),
         "BatchStrategy": os.environ.get("SAGEMAKER_BATCH_STRATEGY") or "MULTI_RECORD",
-        "MaxPayloadInMB": _integer(("SAGEMAKER_MAX_PAYLOAD_IN_MB",), payload_mb, 1, MAX_BODY_MB),
+        "MaxPayloadInMB": _integer(("SAGEMAKER_MAX_PAYLOAD_IN_MB",), payload_mb, 1, body_mb),
     }
 
 
@@ -100,7 +137,7 @@ def nginx_config(runtime_dir: Path, socket: Path) -> str:
     values = {
         "@LISTEN@": f"{listen_address()}:{port()}",
         "@TIMEOUT@": str(timeout()),
-        "@MAX_BODY_MB@": str(MAX_BODY_MB),
+        "@MAX_BODY_MB@": str(max_body_mb()),
         "@RUNTIME_DIR@": str(runtime_dir),
         "@SOCKET@": str(socket),
         "@ACCESS_LOG@": access_log(),
