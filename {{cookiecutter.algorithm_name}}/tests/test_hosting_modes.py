@@ -28,7 +28,7 @@ import boto3
 import botocore.session
 import pytest
 import requests
-from aws_fakes import ACCOUNT, REGION, SECRET_ACCESS_KEY, aws_env, moto_server
+from aws_fakes import ACCOUNT, REGION, aws_env, client, moto_server
 from botocore.exceptions import ClientError
 from botocore.validate import validate_parameters
 from test_lifecycle import SCRIPT, load_lifecycle, printed_section, run_lifecycle
@@ -144,17 +144,6 @@ def command_args(name: str) -> list[str]:
         "--hosting-instance-type",
         HOSTING_INSTANCE_TYPE,
     ]
-
-
-def client(service: str, endpoint: str):
-    """A client of the test's own, made apart from the Session the script's requests are recorded in."""
-    return boto3.session.Session().client(
-        service,
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id="fakeaccesskey",
-        aws_secret_access_key=SECRET_ACCESS_KEY,
-    )
 
 
 def artifact_key(name: str) -> str:
