@@ -237,7 +237,7 @@ def test_realtime_default_timeouts(moto, lifecycle, capsys):
     status, out, err = moto.run(lifecycle, capsys)
     assert status == 0, out + err
     _, variant = check_common(moto, "realtime")
-    from lifecycle.steps import MODEL_DOWNLOAD_TIMEOUT_SECONDS, STARTUP_HEALTH_TIMEOUT_SECONDS
+    from lifecycle.endpoints import MODEL_DOWNLOAD_TIMEOUT_SECONDS, STARTUP_HEALTH_TIMEOUT_SECONDS
 
     assert variant["ContainerStartupHealthCheckTimeoutInSeconds"] == STARTUP_HEALTH_TIMEOUT_SECONDS
     assert variant["ModelDataDownloadTimeoutInSeconds"] == MODEL_DOWNLOAD_TIMEOUT_SECONDS
@@ -384,9 +384,11 @@ def test_inference_component_calls_pass_botocore_and_reach_moto(moto, lifecycle)
     its Application Auto Scaling predates the inference-component dimension (a ValidationException
     on scalableDimension): each request passed botocore's validation and reached the server."""
     from lifecycle.backends import aws_backend
-    from lifecycle.steps import SCALING, Autoscale, Deployment, Hosting, Resources, autoscale, cleanup
-    from lifecycle.steps import create_inference_component as create_component
-    from lifecycle.steps import invoke as invoke_endpoint
+    from lifecycle.endpoints import SCALING, Autoscale, Deployment, Hosting, autoscale
+    from lifecycle.endpoints import create_inference_component as create_component
+    from lifecycle.endpoints import invoke as invoke_endpoint
+    from lifecycle.resources import Resources
+    from lifecycle.steps import cleanup
 
     args = lifecycle.parse_args(command_args(moto.name))
     backend = aws_backend(args, moto.name)
@@ -441,7 +443,7 @@ def test_inference_component_calls_pass_botocore_and_reach_moto(moto, lifecycle)
 def test_inference_component_endpoint_config_with_autoscaling_manages_instances(lifecycle):
     """ManagedInstanceScaling follows --autoscale (checked against botocore's model: moto never stores it)."""
     from lifecycle.backends import Backend
-    from lifecycle.steps import Autoscale, Hosting, endpoint_config
+    from lifecycle.endpoints import Autoscale, Hosting, endpoint_config
 
     backend = Backend(None, None, None, ROLE, "ml.m5.large", HOSTING_INSTANCE_TYPE, 1)
     hosting = Hosting(mode="inference-component", instance_count=1, autoscale=Autoscale(1, 6, 10.0))
