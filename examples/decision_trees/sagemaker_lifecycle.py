@@ -44,8 +44,19 @@ except ImportError:
         "sagemaker_lifecycle.py needs boto3 (and sagemaker-core for --local): pip install -r requirements-deploy.txt"
     )
 
-# The parts, by concern: lifecycle/project.py, storage.py, backends.py and steps.py.
+# The parts, by concern: lifecycle/project.py (this project), storage.py (S3 or a folder),
+# backends.py (SageMaker or local mode), resources.py (what a run creates and deletes),
+# steps.py (upload, train, batch, clean up), endpoints.py (the hosting modes), front.py.
 from lifecycle.backends import Backend, aws_backend, check_image, local_backend  # noqa: E402 (after the boto3 check)
+from lifecycle.endpoints import (  # noqa: E402
+    MODEL_DOWNLOAD_TIMEOUT_SECONDS,
+    MODES,
+    STARTUP_HEALTH_TIMEOUT_SECONDS,
+    Autoscale,
+    Hosting,
+    deploy,
+    predict,
+)
 from lifecycle.project import (  # noqa: E402
     ALGORITHM,
     HOSTING_INSTANCE_TYPE,
@@ -60,22 +71,8 @@ from lifecycle.project import (  # noqa: E402
     say,
     step,
 )
-from lifecycle.steps import (  # noqa: E402
-    ENDPOINT_PARTS,
-    MODEL_DOWNLOAD_TIMEOUT_SECONDS,
-    MODES,
-    STARTUP_HEALTH_TIMEOUT_SECONDS,
-    Autoscale,
-    Hosting,
-    Resources,
-    batch_transform,
-    cleanup,
-    delete,
-    deploy,
-    predict,
-    train,
-    upload_data,
-)
+from lifecycle.resources import ENDPOINT_PARTS, Resources, delete  # noqa: E402
+from lifecycle.steps import batch_transform, cleanup, train, upload_data  # noqa: E402
 
 # sagemaker-core's local mode hosts one container behind /invocations; the local front
 # (lifecycle/front.py) adds serverless's limits and async's InvokeEndpointAsync around it.

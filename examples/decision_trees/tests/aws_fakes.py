@@ -102,9 +102,11 @@ def aws_env(endpoint: str, **extra: str) -> dict[str, str]:
 
 
 def client(service: str, endpoint: str):
+    """A boto3 client of the test's own, on a Session apart from the default one (the one a
+    script under test records its requests in)."""
     import boto3
 
-    return boto3.client(
+    return boto3.session.Session().client(
         service,
         endpoint_url=endpoint,
         region_name=REGION,

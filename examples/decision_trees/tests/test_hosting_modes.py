@@ -28,7 +28,7 @@ import boto3
 import botocore.session
 import pytest
 import requests
-from aws_fakes import ACCOUNT, REGION, SECRET_ACCESS_KEY, aws_env, moto_server
+from aws_fakes import ACCOUNT, REGION, aws_env, client, moto_server
 from botocore.exceptions import ClientError
 from botocore.validate import validate_parameters
 from test_lifecycle import SCRIPT, load_lifecycle, printed_section, run_lifecycle
@@ -146,17 +146,6 @@ def command_args(name: str) -> list[str]:
     ]
 
 
-def client(service: str, endpoint: str):
-    """A client of the test's own, made apart from the Session the script's requests are recorded in."""
-    return boto3.session.Session().client(
-        service,
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id="fakeaccesskey",
-        aws_secret_access_key=SECRET_ACCESS_KEY,
-    )
-
-
 def artifact_key(name: str) -> str:
     """Where a training job puts its model: <S3OutputPath><job name>/output/model.tar.gz."""
     return f"model/{name}/output/model.tar.gz"
@@ -248,7 +237,7 @@ def test_realtime_default_timeouts(moto, lifecycle, capsys):
     status, out, err = moto.run(lifecycle, capsys)
     assert status == 0, out + err
     _, variant = check_common(moto, "realtime")
-    from lifecycle.steps import MODEL_DOWNLOAD_TIMEOUT_SECONDS, STARTUP_HEALTH_TIMEOUT_SECONDS
+    from lifecycle.endpoints import MODEL_DOWNLOAD_TIMEOUT_SECONDS, STARTUP_HEALTH_TIMEOUT_SECONDS
 
     assert variant["ContainerStartupHealthCheckTimeoutInSeconds"] == STARTUP_HEALTH_TIMEOUT_SECONDS
     assert variant["ModelDataDownloadTimeoutInSeconds"] == MODEL_DOWNLOAD_TIMEOUT_SECONDS
@@ -395,9 +384,11 @@ def test_inference_component_calls_pass_botocore_and_reach_moto(moto, lifecycle)
     its Application Auto Scaling predates the inference-component dimension (a ValidationException
     on scalableDimension): each request passed botocore's validation and reached the server."""
     from lifecycle.backends import aws_backend
-    from lifecycle.steps import SCALING, Autoscale, Deployment, Hosting, Resources, autoscale, cleanup
-    from lifecycle.steps import create_inference_component as create_component
-    from lifecycle.steps import invoke as invoke_endpoint
+    from lifecycle.endpoints import SCALING, Autoscale, Deployment, Hosting, autoscale
+    from lifecycle.endpoints import create_inference_component as create_component
+    from lifecycle.endpoints import invoke as invoke_endpoint
+    from lifecycle.resources import Resources
+    from lifecycle.steps import cleanup
 
     args = lifecycle.parse_args(command_args(moto.name))
     backend = aws_backend(args, moto.name)
@@ -452,7 +443,7 @@ def test_inference_component_calls_pass_botocore_and_reach_moto(moto, lifecycle)
 def test_inference_component_endpoint_config_with_autoscaling_manages_instances(lifecycle):
     """ManagedInstanceScaling follows --autoscale (checked against botocore's model: moto never stores it)."""
     from lifecycle.backends import Backend
-    from lifecycle.steps import Autoscale, Hosting, endpoint_config
+    from lifecycle.endpoints import Autoscale, Hosting, endpoint_config
 
     backend = Backend(None, None, None, ROLE, "ml.m5.large", HOSTING_INSTANCE_TYPE, 1)
     hosting = Hosting(mode="inference-component", instance_count=1, autoscale=Autoscale(1, 6, 10.0))

@@ -37,11 +37,12 @@ def deploy_environment(mode: str) -> dict[str, str]:
     """The Environment sagemaker_lifecycle.py's CreateModel gives the model in this hosting mode."""
     if str(PROJECT) not in sys.path:
         sys.path.insert(0, str(PROJECT))
-    from lifecycle import steps
+    from lifecycle import endpoints
 
     if mode == "batch":  # batch_transform's own model
-        return steps.program_hosting().MODES["batch"].environment()
-    return steps.model_container(None, "image", "s3://bucket/model.tar.gz", steps.Hosting(mode=mode))["Environment"]
+        return endpoints.program_hosting().MODES["batch"].environment()
+    request = endpoints.model_container(None, "image", "s3://bucket/model.tar.gz", endpoints.Hosting(mode=mode))
+    return request["Environment"]
 
 
 @pytest.mark.parametrize("mode", MODES)
