@@ -152,6 +152,9 @@ def fit(params: dict, train: Data, validation: Data | None, job: Job) -> "Traine
             f"(best validation {metric} {booster.best_score['validation'][metric]:.6g} at iteration {best})",
             flush=True,
         )
+        # A tuning job ranks a model by each metric's last value in the log: the kept iteration's, again.
+        for name, value in booster.best_score["validation"].items():
+            metrics.emit("validation", name, float(value), best)
     else:
         print(f"trained {booster.current_iteration()} iterations (objective {objective}, metric {metric})", flush=True)
     return Trained(booster, kind, threads)

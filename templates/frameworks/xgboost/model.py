@@ -124,11 +124,11 @@ def fit(params: dict, train: Data, validation: Data | None, job: Job) -> "Traine
     if kind == "multiclass":
         booster_params["num_class"] = n_classes
     dtrain = xgboost.DMatrix(X, label=y, missing=np.nan, nthread=threads)
-    evals, callbacks = [], []
+    evals, callbacks, printer = [], [], PrintMetrics()
     if X_valid is not None:
         dvalid = xgboost.DMatrix(X_valid, label=y_valid, missing=np.nan, nthread=threads)
         evals = [(dvalid, "validation")]
-        callbacks.append(PrintMetrics())
+        callbacks.append(printer)
         if params["early_stopping_rounds"] > 0:
             callbacks.append(
                 xgboost.callback.EarlyStopping(
@@ -156,16 +156,25 @@ def fit(params: dict, train: Data, validation: Data | None, job: Job) -> "Traine
             f"(best validation {eval_metric} {float(booster.best_score):.6g} at round {rounds})",
             flush=True,
         )
+        # A tuning job ranks a model by each metric's last value in the log: the kept round's, again.
+        for name, values in printer.history.items():
+            metrics.emit("validation", name, values[rounds - 1], rounds)
     else:
         print(f"trained {rounds} rounds (objective {objective}, eval_metric {eval_metric})", flush=True)
     return Trained(booster, kind)
 
 
 class PrintMetrics(xgboost.callback.TrainingCallback):
-    """One `[round] validation:<metric>=<value>` line per boosting round, rounds counted from 1."""
+    """One `[round] validation:<metric>=<value>` line per boosting round, rounds counted from 1;
+    history keeps every round's values, for the kept round's to be printed again at the end."""
+
+    def __init__(self):
+        super().__init__()
+        self.history: dict[str, list[float]] = {}
 
     def after_iteration(self, model, epoch: int, evals_log: dict) -> bool:
         for name, values in evals_log.get("validation", {}).items():
+            self.history.setdefault(name, []).append(float(values[-1]))
             metrics.emit("validation", name, float(values[-1]), epoch + 1)
         return False  # never asks to stop; EarlyStopping does that
 
