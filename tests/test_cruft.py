@@ -16,8 +16,8 @@ from test_worked_examples import apply, changes, git, summary
 
 PROGRAM = "decision_trees"
 CONTRACT_FILE = f"{PROGRAM}/contract/nginx.conf"
-OLD_404 = "not found: this server answers /ping, /invocations and /execution-parameters"
-NEW_404 = "not found: this server answers only /ping, /invocations and /execution-parameters"
+OLD_404 = "not found: this server answers /ping, /invocations, /execution-parameters and /models"
+NEW_404 = "not found: this server answers only /ping, /invocations, /execution-parameters and /models"
 README_LINE = "## Template updates\n"
 
 
@@ -68,6 +68,7 @@ def test_cruft_create_then_update_brings_the_contract_change_and_keeps_the_users
 
     # The template moves on: a contract change (the 404 body) and a README line.
     conf = template / "{{cookiecutter.algorithm_name}}" / "{{cookiecutter.algorithm_name}}" / "contract" / "nginx.conf"
+    assert OLD_404 in conf.read_text(), "the upstream change below edits a line nginx.conf no longer has"
     conf.write_text(conf.read_text().replace(OLD_404, NEW_404))
     readme = template / "{{cookiecutter.algorithm_name}}" / "README.md"
     readme.write_text(readme.read_text().replace(README_LINE, README_LINE + "\nA line the template added.\n"))
