@@ -14,6 +14,7 @@ from conftest import DEFAULTS, FRAMEWORKS, ROOT, render, tool_env
 # The program folder: the user's files, the entry points, and the contract package.
 PROGRAM_FILES = [
     "contract/__init__.py",
+    "contract/checkpoints.py",
     "contract/cluster.py",
     "contract/dataset.py",
     "contract/decimal_csv.py",
@@ -78,6 +79,7 @@ PROJECT_FILES = [
     "tests/conftest.py",
     "tests/endpoints.py",
     "tests/test_build_and_push.py",
+    "tests/test_checkpoints.py",
     "tests/test_container.py",
     "tests/test_contract.py",
     "tests/test_decimal_csv.py",

@@ -10,7 +10,10 @@ settings only, so loading it never runs code as a pickle would.
 With a validation channel, every iteration prints one `[iteration] validation:<metric>=
 <value>` line (iterations counted from 1) and training stops early once the metric has
 not improved for early_stopping_rounds iterations; the saved model keeps only the
-iterations up to the best one, so predictions use the best iteration.
+iterations up to the best one, so predictions use the best iteration. When the job has a
+checkpoint folder (SageMaker's CheckpointConfig, e.g. for managed spot training), the booster
+is saved there every few iterations and at a SIGTERM, and a job that finds one goes on from
+its iteration (contract/checkpoints.py).
 """
 
 from dataclasses import dataclass
@@ -19,13 +22,14 @@ from pathlib import Path
 import lightgbm
 import numpy as np
 
-from contract import metrics
-from contract.boosting import Choices
+from contract.boosting import Choices, Rounds
 from contract.hyperparameters import HyperparameterError
 from contract.interface import Data, Job
 
 FRAMEWORK = "lightgbm"
 ARTIFACT = "model.txt"  # LightGBM's text model format
+CHECKPOINT_SUFFIX = ".txt"
+CHECKPOINTS = True  # fit writes job.checkpoints and goes on from job.checkpoints.resume
 # The hyperparameters this module handles itself; every other name in hyperparameters.json goes
 # to LightGBM as it is (none: LightGBM's default), so a parameter added to the schema reaches the
 # booster with no code.
@@ -123,50 +127,51 @@ def fit(params: dict, train: Data, validation: Data | None, job: Job) -> "Traine
     if kind == "multiclass":
         booster_params["num_class"] = n_classes
     dtrain = lightgbm.Dataset(X, label=y)
-    valid_sets, callbacks = [], []
+    valid_sets, patience = [], 0
     if X_valid is not None:
         valid_sets = [lightgbm.Dataset(X_valid, label=y_valid, reference=dtrain)]
-        callbacks.append(print_metrics)
-        if params["early_stopping_rounds"] > 0:
-            callbacks.append(
-                lightgbm.early_stopping(params["early_stopping_rounds"], first_metric_only=True, verbose=False)
-            )
+        patience = params["early_stopping_rounds"]
     elif params["early_stopping_rounds"] > 0:
         print(
             f"no validation channel: training all {params['num_iterations']} iterations, no early stopping",
             flush=True,
         )
-    booster = lightgbm.train(
-        booster_params,
-        dtrain,
-        num_boost_round=params["num_iterations"],
-        valid_sets=valid_sets,
-        valid_names=["validation"] if valid_sets else None,
-        callbacks=callbacks,
-    )
-    if X_valid is not None and params["early_stopping_rounds"] > 0:
-        # lightgbm.train keeps only the iterations up to best_iteration in the returned model.
-        best = booster.best_iteration
-        print(
-            f"early stopping: kept {best} of {params['num_iterations']} iterations "
-            f"(best validation {metric} {booster.best_score['validation'][metric]:.6g} at iteration {best})",
-            flush=True,
-        )
-        # A tuning job ranks a model by each metric's last value in the log: the kept iteration's, again.
-        for name, value in booster.best_score["validation"].items():
-            metrics.emit("validation", name, float(value), best)
+    # Metric lines, early stopping and checkpoints, iteration by iteration (contract/boosting.py).
+    rounds = Rounds(metric, patience, metric in ("auc", "average_precision"), job.checkpoints)
+    start = str(job.checkpoints.resume.file) if rounds.done else None  # a checkpoint of an interrupted job
+    if start and not rounds.remaining(params["num_iterations"]):  # it had trained every iteration already
+        booster = lightgbm.Booster(model_file=start)
     else:
-        print(f"trained {booster.current_iteration()} iterations (objective {objective}, metric {metric})", flush=True)
+        booster = lightgbm.train(
+            booster_params,
+            dtrain,
+            num_boost_round=rounds.remaining(params["num_iterations"]),
+            valid_sets=valid_sets,
+            valid_names=["validation"] if valid_sets else None,
+            callbacks=[EachIteration(rounds)],
+            init_model=start,  # training goes on from its iteration
+        )
+    kept = rounds.kept(booster.current_iteration())
+    if kept < booster.current_iteration():  # predictions use the best iteration: the ones after it are dropped
+        booster = lightgbm.Booster(model_str=booster.model_to_string(num_iteration=kept))
+    if patience:
+        rounds.report(kept, params["num_iterations"], "iteration")
+    else:
+        print(f"trained {kept} iterations (objective {objective}, metric {metric})", flush=True)
     return Trained(booster, kind, threads)
 
 
-def print_metrics(env) -> None:
-    """One `[iteration] validation:<metric>=<value>` line per iteration, counted from 1."""
-    for result in env.evaluation_result_list:
-        metrics.emit("validation", result[1], float(result[2]), env.iteration + 1)
+class EachIteration:
+    """Hands each iteration's validation metrics and a way to save the booster to Rounds."""
 
+    def __init__(self, rounds: Rounds):
+        self.rounds = rounds
 
-print_metrics.order = 10  # before early stopping (30), which ends training by raising
+    def __call__(self, env) -> None:
+        values = {result[1]: float(result[2]) for result in env.evaluation_result_list}
+        write = lambda path: env.model.save_model(str(path), num_iteration=-1)  # noqa: E731 (all iterations so far)
+        if self.rounds.end(values, CHECKPOINT_SUFFIX, write):
+            raise lightgbm.callback.EarlyStopException(env.iteration, env.evaluation_result_list)  # ends lightgbm.train
 
 
 def save(estimator: Trained, directory: Path) -> None:

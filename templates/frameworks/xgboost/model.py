@@ -10,7 +10,10 @@ settings only, so loading it never runs code as a pickle would.
 With a validation channel, every boosting round prints one `[round] validation:<metric>=
 <value>` line (rounds counted from 1) and training stops early once the metric has not
 improved for early_stopping_rounds rounds; the saved model keeps only the rounds up to
-the best one, so predictions use the best iteration.
+the best one, so predictions use the best iteration. When the job has a checkpoint folder
+(SageMaker's CheckpointConfig, e.g. for managed spot training), the booster is saved there
+every few rounds and at a SIGTERM, and a job that finds one goes on from its round
+(contract/checkpoints.py).
 """
 
 import json
@@ -20,14 +23,15 @@ from pathlib import Path
 import numpy as np
 import xgboost
 
-from contract import metrics
-from contract.boosting import Choices
+from contract.boosting import Choices, Rounds
 from contract.hyperparameters import HyperparameterError
 from contract.interface import Data, Job
 from contract.xgboost_collective import join  # noqa: F401 (the contract trains across hosts with it)
 
 FRAMEWORK = "xgboost"
 ARTIFACT = "model.ubj"  # XGBoost's binary JSON model format, chosen by the file name's suffix
+CHECKPOINT_SUFFIX = ".ubj"
+CHECKPOINTS = True  # fit writes job.checkpoints and goes on from job.checkpoints.resume
 # The hyperparameters this module handles itself; every other name in hyperparameters.json goes
 # to XGBoost as it is, so a parameter added to the schema reaches the booster with no code.
 OWN_HYPERPARAMETERS = ("objective", "eval_metric", "num_round", "early_stopping_rounds", "num_class")
@@ -124,59 +128,46 @@ def fit(params: dict, train: Data, validation: Data | None, job: Job) -> "Traine
     if kind == "multiclass":
         booster_params["num_class"] = n_classes
     dtrain = xgboost.DMatrix(X, label=y, missing=np.nan, nthread=threads)
-    evals, callbacks, printer = [], [], PrintMetrics()
+    evals, patience = [], 0
     if X_valid is not None:
-        dvalid = xgboost.DMatrix(X_valid, label=y_valid, missing=np.nan, nthread=threads)
-        evals = [(dvalid, "validation")]
-        callbacks.append(printer)
-        if params["early_stopping_rounds"] > 0:
-            callbacks.append(
-                xgboost.callback.EarlyStopping(
-                    rounds=params["early_stopping_rounds"],
-                    metric_name=eval_metric,
-                    data_name="validation",
-                    maximize=eval_metric in ("auc", "aucpr"),
-                    save_best=True,  # drop the rounds after the best one: predictions use the best iteration
-                )
-            )
+        evals = [(xgboost.DMatrix(X_valid, label=y_valid, missing=np.nan, nthread=threads), "validation")]
+        patience = params["early_stopping_rounds"]
     elif params["early_stopping_rounds"] > 0:
         print(f"no validation channel: training all {params['num_round']} rounds, no early stopping", flush=True)
+    # Metric lines, early stopping and checkpoints, round by round (contract/boosting.py).
+    rounds = Rounds(eval_metric, patience, eval_metric in ("auc", "aucpr"), job.checkpoints)
+    start = None
+    if rounds.done:  # a checkpoint of an interrupted job: go on from its round
+        start = xgboost.Booster(model_file=str(job.checkpoints.resume.file))
     booster = xgboost.train(
         booster_params,
         dtrain,
-        num_boost_round=params["num_round"],
+        num_boost_round=rounds.remaining(params["num_round"]),
         evals=evals,
-        verbose_eval=False,  # PrintMetrics prints each round once, in the MetricDefinitions format
-        callbacks=callbacks,
+        verbose_eval=False,  # Rounds prints each round once, in the MetricDefinitions format
+        callbacks=[EachRound(rounds)],
+        xgb_model=start,
     )
-    rounds = booster.num_boosted_rounds()
-    if X_valid is not None and params["early_stopping_rounds"] > 0:
-        print(
-            f"early stopping: kept {rounds} of {params['num_round']} rounds "
-            f"(best validation {eval_metric} {float(booster.best_score):.6g} at round {rounds})",
-            flush=True,
-        )
-        # A tuning job ranks a model by each metric's last value in the log: the kept round's, again.
-        for name, values in printer.history.items():
-            metrics.emit("validation", name, values[rounds - 1], rounds)
+    kept = rounds.kept(booster.num_boosted_rounds())
+    if kept < booster.num_boosted_rounds():
+        booster = booster[:kept]  # predictions use the best round: the rounds after it are dropped
+    if patience:
+        rounds.report(kept, params["num_round"], "round")
     else:
-        print(f"trained {rounds} rounds (objective {objective}, eval_metric {eval_metric})", flush=True)
+        print(f"trained {kept} rounds (objective {objective}, eval_metric {eval_metric})", flush=True)
     return Trained(booster, kind)
 
 
-class PrintMetrics(xgboost.callback.TrainingCallback):
-    """One `[round] validation:<metric>=<value>` line per boosting round, rounds counted from 1;
-    history keeps every round's values, for the kept round's to be printed again at the end."""
+class EachRound(xgboost.callback.TrainingCallback):
+    """Hands each round's validation metrics and a way to save the booster to Rounds."""
 
-    def __init__(self):
+    def __init__(self, rounds: Rounds):
         super().__init__()
-        self.history: dict[str, list[float]] = {}
+        self.rounds = rounds
 
     def after_iteration(self, model, epoch: int, evals_log: dict) -> bool:
-        for name, values in evals_log.get("validation", {}).items():
-            self.history.setdefault(name, []).append(float(values[-1]))
-            metrics.emit("validation", name, float(values[-1]), epoch + 1)
-        return False  # never asks to stop; EarlyStopping does that
+        values = {name: float(v[-1]) for name, v in evals_log.get("validation", {}).items()}
+        return self.rounds.end(values, CHECKPOINT_SUFFIX, lambda path: model.save_model(str(path)))
 
 
 def save(estimator: Trained, directory: Path) -> None:
