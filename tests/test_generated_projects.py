@@ -11,7 +11,7 @@ import time
 import pytest
 from conftest import FRAMEWORKS, REPORT, render, run
 
-FIGURE_PREFIXES = ("fuzz:", "soak ", "multi-model ", "serverless:", "front:")
+FIGURE_PREFIXES = ("fuzz:", "soak ", "multi-model ", "serverless:", "front:", "sdk ")
 
 
 def figures(output: str) -> list[str]:
