@@ -109,7 +109,7 @@ def run_job(sdk: str, python: Path, image: str, hyperparameters: dict, work: Pat
 
 
 def as_json(values: dict) -> str:
-    """Values compared with their types: 5, 5.0, true and "5" all differ here (5 == 5.0 == True in Python)."""
+    """Values compared with their types: 5, 5.0, true and "5" all differ here (in Python 5 == 5.0, 1 == True)."""
     return json.dumps(values, sort_keys=True)
 
 
