@@ -28,3 +28,15 @@ def hyperparameter_table(framework: str) -> str:
     """The framework's schema as the README's Markdown table, by the code `make readme` runs."""
     schema = json.loads((FRAMEWORKS / framework / "hyperparameters.json").read_text(encoding="utf-8"))
     return _hyperparameters_module().readme_table(schema)
+
+
+@simple_filter
+def sample_hyperparameters(framework: str) -> str:
+    """The sample job's hyperparameters (local_test's, all strings) typed by the schema, as the
+    Python dict an SDK user writes: {"max_depth": 5, "criterion": "gini"}."""
+    frameworks = FRAMEWORKS / framework
+    schema = json.loads((frameworks / "hyperparameters.json").read_text(encoding="utf-8"))
+    sample = json.loads((frameworks / "local_hyperparameters.json").read_text(encoding="utf-8"))
+    typed = _hyperparameters_module().parse(sample, schema)
+    literal = {str: json.dumps}
+    return "{" + ", ".join(f"{json.dumps(k)}: {literal.get(type(typed[k]), repr)(typed[k])}" for k in sample) + "}"

@@ -11,7 +11,7 @@ import time
 import pytest
 from conftest import FRAMEWORKS, REPORT, render, run
 
-FIGURE_PREFIXES = ("fuzz:", "soak ", "multi-model ", "serverless:", "front:", "checkpoints ")
+FIGURE_PREFIXES = ("fuzz:", "soak ", "multi-model ", "serverless:", "front:", "checkpoints ", "sdk ")
 
 
 def figures(output: str) -> list[str]:
