@@ -10,6 +10,7 @@
 
 import json
 import math
+import os
 import random
 import re
 import subprocess
@@ -21,9 +22,10 @@ import numpy as np
 import pytest
 import test_hosting_modes as modes
 from aws_fakes import aws_env, client
-from conftest import FEATURE_TYPE, PROJECT, TEST_DIR, free_port, load_model, model_input
+from conftest import FEATURE_TYPE, PROJECT, TEST_DIR, docker, free_port, load_model, model_input, numbers_only
 from test_hosting_modes import BUCKET, IMAGE, ROLE, artifact_key, check_nothing_left, model_tar, run_and_predict
 from test_lifecycle import SCRIPT, printed_section
+from test_train import check_final_values_are_the_saved_models, write_noisy_channels
 
 from contract import dataset
 
@@ -119,12 +121,10 @@ def test_final_values_are_the_last_match_of_each_regex(lifecycle):
     assert "validation:rmse" not in found
 
 
-def test_tuning_job_on_sagemaker_against_moto(moto, lifecycle, capsys):
-    """The tuning job's request, its best training job's model deployed, spot in its TrainingJobDefinition."""
-    from lifecycle.project import metric_definitions, sample_hyperparameters
-
+def best_job_in_place(moto):
+    """What the tuning job would have trained: moto's best training job, with its model in S3."""
     sagemaker = client("sagemaker", moto.url)
-    sagemaker.create_training_job(  # what the tuning job would have trained
+    sagemaker.create_training_job(
         TrainingJobName=BEST,
         AlgorithmSpecification={"TrainingImage": IMAGE, "TrainingInputMode": "File"},
         RoleArn=ROLE,
@@ -133,6 +133,14 @@ def test_tuning_job_on_sagemaker_against_moto(moto, lifecycle, capsys):
         StoppingCondition={"MaxRuntimeInSeconds": 600},
     )
     client("s3", moto.url).put_object(Bucket=BUCKET, Key=moto.key(artifact_key(BEST)), Body=model_tar())
+    return sagemaker
+
+
+def test_tuning_job_on_sagemaker_against_moto(moto, lifecycle, capsys):
+    """The tuning job's request, its best training job's model deployed, spot in its TrainingJobDefinition."""
+    from lifecycle.project import metric_definitions, sample_hyperparameters
+
+    sagemaker = best_job_in_place(moto)
     names = list(tuned_by_schema())
     first, second = names[0], names[1]
     run_and_predict(
@@ -171,6 +179,24 @@ def test_tuning_job_on_sagemaker_against_moto(moto, lifecycle, capsys):
     endpoint_model, batch_model = moto.sent["CreateModel"]
     for model in (endpoint_model, batch_model):
         assert model["PrimaryContainer"]["ModelDataUrl"] == moto.uri(artifact_key(BEST))
+    check_nothing_left(moto)
+
+
+def test_tuning_as_a_command_on_the_deploy_python(moto):
+    """As users run it, by the interpreter in DEPLOY_PYTHON (e.g. Python 3.10 with requirements-deploy.txt)."""
+    python = os.environ.get("DEPLOY_PYTHON") or sys.executable
+    best_job_in_place(moto)
+    moto.queue("endpoint-results", [{"Body": "setosa", "ContentType": "text/csv"}])
+    tuning = ["--tune", "--strategy", "Random", "--max-jobs", "4", "--spot", "--max-wait", "7200"]
+    result = subprocess.run(
+        [python, str(SCRIPT), *modes.command_args(moto.name), *tuning],
+        env=aws_env(moto.url, AWS_MAX_ATTEMPTS="1"), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"best training job {BEST}: " in result.stdout
+    stored = client("sagemaker", moto.url).describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=moto.name)
+    assert stored["HyperParameterTuningJobConfig"]["Strategy"] == "Random"
+    assert stored["TrainingJobDefinition"]["StoppingCondition"]["MaxWaitTimeInSeconds"] == 7200
     check_nothing_left(moto)
 
 
@@ -299,3 +325,17 @@ def test_local_tuning_run_ranks_jobs_by_their_logs_final_objective(image, tmp_pa
     assert f"best training job {best}: validation:accuracy = {scores[best]:.6g}" in result.stdout
     assert f"done: {name} tuned, model in file://{tmp_path / name / 'tuning' / best / 'model.tar.gz'}" in result.stdout
     print(json.dumps({"local tuning run": [dict(zip(header, row, strict=True)) for row in rows]}))
+
+
+@pytest.mark.container
+@numbers_only
+def test_each_metrics_last_value_in_a_container_log_is_the_saved_models(image, opt_ml, lifecycle):
+    """test_train.py's check on `docker run IMAGE train`'s log, read with the MetricDefinitions the
+    lifecycle sends and the local tuning run's reading of them (each regex's last match)."""
+    from lifecycle.project import metric_definitions
+    from lifecycle.tuning import final_values
+
+    labels, X = write_noisy_channels(opt_ml)
+    result = docker("run", "--rm", "-v", f"{opt_ml}:/opt/ml", image, "train")
+    log = result.stdout + result.stderr
+    check_final_values_are_the_saved_models(log, final_values(log, metric_definitions()), opt_ml / "model", labels, X)
