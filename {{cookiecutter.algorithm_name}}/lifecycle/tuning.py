@@ -274,13 +274,13 @@ def tune(backend: Backend, name: str, training: dict, tuning: Tuning, resources:
         lambda: backend.sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=job_name),
         "HyperParameterTuningJobStatus",
         backend.poll_seconds,
+        progress=counts,
     )
     resources.running_jobs.remove(("tuning", job_name))
-    counters = ", ".join(f"{k} {v}" for k, v in job.get("TrainingJobStatusCounters", {}).items())
-    say(f"    training jobs: {counters}")
+    say(f"    training jobs: {counts(job)}")
     best = job.get("BestTrainingJob")
     if not best:
-        raise StepFailed(f"tuning job {job_name} completed without a best training job ({counters})")
+        raise StepFailed(f"tuning job {job_name} completed without a best training job ({counts(job)})")
     metric = best.get("FinalHyperParameterTuningJobObjectiveMetric", {})
     say(f"best training job {best['TrainingJobName']}: {metric.get('MetricName')} = {metric.get('Value')}")
     say(f"    hyperparameters {json.dumps(best.get('TunedHyperParameters', {}))}")
@@ -288,6 +288,12 @@ def tune(backend: Backend, name: str, training: dict, tuning: Tuning, resources:
     artifact = described["ModelArtifacts"]["S3ModelArtifacts"]
     say(f"    model artifact {artifact}")
     return artifact
+
+
+def counts(description: dict) -> str:
+    """A tuning job's training jobs by status, e.g. 'Completed 3, InProgress 2'."""
+    counters = description.get("TrainingJobStatusCounters", {})
+    return ", ".join(f"{status} {n}" for status, n in counters.items() if n) or "no training job yet"
 
 
 def candidates(tuning: Tuning) -> list[dict[str, str]]:
@@ -355,9 +361,11 @@ def tune_local(backend: Backend, name: str, tuning: Tuning, train_job) -> str:
         job.seconds = time.monotonic() - start
         if job.failure is None:
             definitions = request["AlgorithmSpecification"]["MetricDefinitions"]  # the very regexes sent
-            job.objective = final_values(tee.copy.getvalue(), definitions).get(tuning.objective)
+            found = final_values(tee.copy.getvalue(), definitions)
+            job.objective = found.get(tuning.objective)
             if job.objective is None:
-                job.failure = f"its log never printed {tuning.objective}"
+                printed = ", ".join(found) or "no metric"
+                job.failure = f"its log gives no {tuning.objective} (it printed {printed}): pick one with --objective"
         jobs.append(job)
     report(jobs, tuning)
     ranked = [j for j in jobs if j.objective is not None]

@@ -23,7 +23,7 @@ import pytest
 import test_hosting_modes as modes
 from aws_fakes import aws_env, client
 from conftest import FEATURE_TYPE, PROJECT, TEST_DIR, docker, free_port, load_model, model_input, numbers_only
-from test_hosting_modes import BUCKET, IMAGE, ROLE, artifact_key, check_nothing_left, model_tar, run_and_predict
+from test_hosting_modes import BUCKET, IMAGE, ROLE, artifact_key, check_nothing_left, model_tar
 from test_lifecycle import SCRIPT, printed_section
 from test_train import check_final_values_are_the_saved_models, write_noisy_channels
 
@@ -143,13 +143,17 @@ def test_tuning_job_on_sagemaker_against_moto(moto, lifecycle, capsys):
     sagemaker = best_job_in_place(moto)
     names = list(tuned_by_schema())
     first, second = names[0], names[1]
-    run_and_predict(
-        moto, lifecycle, capsys,
+    moto.queue("endpoint-results", [{"Body": "setosa", "ContentType": "text/csv"}])
+    status, out, err = moto.run(
+        lifecycle, capsys,
         "--tune", "--tune-range", first, "--tune-range", f"{second}={schema()[second]['tune']}",
         "--objective", "validation:accuracy", "--max-jobs", "6", "--parallel-jobs", "3",
         "--early-stopping", "Auto", "--tune-seed", "7",
         "--spot", "--max-runtime", "1800", "--max-wait", "7200",
     )  # fmt: skip
+    assert status == 0, out + err
+    assert "training jobs: Completed 1" in out and f"best training job {BEST}: " in out
+    assert printed_section(out, "predictions:") == ["setosa"]
     assert "CreateTrainingJob" not in moto.sent
     request = moto.one("CreateHyperParameterTuningJob")
     assert request["HyperParameterTuningJobName"] == moto.name  # short enough to be the tuning job's name
@@ -297,16 +301,21 @@ def validation_accuracy(model_tar_gz, folder) -> float:
     return float(np.mean(np.array(truth) == np.array(predicted)))
 
 
+def local_tuning_run(image, tmp_path, name: str, *args: str) -> subprocess.CompletedProcess:
+    """The script's --local --tune, as users run it; local mode's network is shared: one run at a time."""
+    env = {k: v for k, v in aws_env("http://127.0.0.1:9").items() if k != "AWS_ENDPOINT_URL"}
+    command = [sys.executable, str(SCRIPT), "--local", "--image", image, "--workdir", str(tmp_path)]
+    command += ["--port", str(free_port()), "--name", name, "--tune", *args, "--train-only"]
+    return subprocess.run(
+        ["flock", "/tmp/byoc-docker-tests.lock", *command],
+        env=env, capture_output=True, text=True, timeout=1200, cwd=PROJECT,
+    )  # fmt: skip
+
+
 @pytest.mark.container
 def test_local_tuning_run_ranks_jobs_by_their_logs_final_objective(image, tmp_path):
     name = f"tun-{uuid.uuid4().hex[:8]}"
-    env = {k: v for k, v in aws_env("http://127.0.0.1:9").items() if k != "AWS_ENDPOINT_URL"}
-    command = [sys.executable, str(SCRIPT), "--local", "--image", image, "--workdir", str(tmp_path)]
-    command += ["--port", str(free_port()), "--name", name, "--tune", "--strategy", "Grid", *grid_arguments()]
-    result = subprocess.run(
-        ["flock", "/tmp/byoc-docker-tests.lock", *command, "--train-only"],
-        env=env, capture_output=True, text=True, timeout=1200, cwd=PROJECT,
-    )  # fmt: skip
+    result = local_tuning_run(image, tmp_path, name, "--strategy", "Grid", *grid_arguments())
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
 
@@ -325,6 +334,18 @@ def test_local_tuning_run_ranks_jobs_by_their_logs_final_objective(image, tmp_pa
     assert f"best training job {best}: validation:accuracy = {scores[best]:.6g}" in result.stdout
     assert f"done: {name} tuned, model in file://{tmp_path / name / 'tuning' / best / 'model.tar.gz'}" in result.stdout
     print(json.dumps({"local tuning run": [dict(zip(header, row, strict=True)) for row in rows]}))
+
+
+@pytest.mark.container
+def test_a_local_tuning_run_whose_objective_no_log_prints_fails_naming_what_they_printed(image, tmp_path):
+    name = f"tun-{uuid.uuid4().hex[:8]}"
+    # The sample data is a classification: no job prints a regression metric.
+    result = local_tuning_run(image, tmp_path, name, "--max-jobs", "1", "--objective", "validation:r2")
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
+    assert f"{name}-t001 failed: its log gives no validation:r2 (it printed train:accuracy, validation:accuracy" in (
+        result.stdout
+    )
+    assert f"error: local tuning run {name}: no training job gave validation:r2" in result.stderr
 
 
 @pytest.mark.container
