@@ -390,7 +390,7 @@ def train_or_tune(
     if args.tuning is None:
         return train(backend, request(name), resources)
     if args.local:
-        return tune_local(backend, name, args.tuning, local_job)
+        return tune_local(name, args.tuning, local_job)
     return tune(backend, name, request(name), args.tuning, resources)
 
 

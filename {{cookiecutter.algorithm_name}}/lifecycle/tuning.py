@@ -341,7 +341,7 @@ class LocalJob:
     failure: str | None = None
 
 
-def tune_local(backend: Backend, name: str, tuning: Tuning, train_job) -> str:
+def tune_local(name: str, tuning: Tuning, train_job) -> str:
     """A local tuning run: train_job(job name, hyperparameters) trains one local-mode job and returns
     its artifact and request; each is ranked by its log's final objective. Returns the best one's model."""
     sets = candidates(tuning)
