@@ -66,8 +66,10 @@ PROJECT_FILES = [
     "lifecycle/front.py",
     "lifecycle/project.py",
     "lifecycle/resources.py",
+    "lifecycle/spot.py",
     "lifecycle/steps.py",
     "lifecycle/storage.py",
+    "lifecycle/tuning.py",
     "local_test/test_dir/input/data/validation/iris.csv",
     "local_test/train_local.sh",
     "pyproject.toml",
@@ -103,6 +105,7 @@ PROJECT_FILES = [
     "tests/test_serve.py",
     "tests/test_text_features.py",
     "tests/test_train.py",
+    "tests/test_tuning.py",
 ]
 EXECUTABLE = {
     "build_and_push.sh",
