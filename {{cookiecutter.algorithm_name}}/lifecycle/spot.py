@@ -40,6 +40,11 @@ class Stopping:
             found.append(f"--checkpoint-local-path must be an absolute path in the container, not {path!r}")
         return found
 
+    def environment(self) -> dict[str, str]:
+        """What the container must be told: a LocalPath other than the default (contract/paths.py)."""
+        path = self.checkpoint_local_path
+        return {"CHECKPOINT_DIR": path} if self.spot and path and path.rstrip("/") != CHECKPOINT_LOCAL_PATH else {}
+
     def request(self, storage) -> dict:
         """The CreateTrainingJob fields; checkpoints go to the run's checkpoints/ folder in storage."""
         if not self.spot:

@@ -82,7 +82,7 @@ def training_request(
             "VolumeSizeInGB": 10,
         },
         **(stopping or Stopping()).request(backend.storage),
-        Environment=environment or {},
+        Environment={**(environment or {}), **(stopping or Stopping()).environment()},
     )
 
 

@@ -221,6 +221,7 @@ def test_spot_training_job_against_moto(moto, lifecycle, capsys):
     assert training["EnableManagedSpotTraining"] is True
     assert training["StoppingCondition"] == {"MaxRuntimeInSeconds": 1200, "MaxWaitTimeInSeconds": 3600}
     assert training["CheckpointConfig"] == {"S3Uri": moto.uri("checkpoints/"), "LocalPath": "/opt/ml/ckpt"}
+    assert training["Environment"]["CHECKPOINT_DIR"] == "/opt/ml/ckpt"  # where the image writes and resumes
     stored = client("sagemaker", moto.url).describe_training_job(TrainingJobName=moto.name)
     assert stored["EnableManagedSpotTraining"] is True
     assert stored["StoppingCondition"]["MaxWaitTimeInSeconds"] == 3600
