@@ -93,7 +93,7 @@ def join(cluster):
                 f"(LightGBM: {str(exc)[:200]}); the first host to fail has the reason in its log"
             ) from exc
         finally:
-            exchange.together.clear()
+            exchange.apart.set()
             _world = 1
             _call(_LIB.LGBM_NetworkFree())
         exchange.finish()
@@ -103,10 +103,10 @@ def _watch(exchange: "Exchange") -> None:
     """While the hosts train together: a host whose connection closes has left. LightGBM notices a
     reset connection, not always a closed one (it may wait on it without end): if this host is
     still inside join WATCH_GRACE seconds later, the job fails here with the reason."""
-    while exchange.together.is_set():
+    while not exchange.apart.is_set():
         gone = exchange.departed(wait=1.0)
-        if gone and exchange.together.is_set() and not _stopped_within(exchange, WATCH_GRACE):
-            from contract import training  # here, not at the top: training is the program, this a part of it
+        if gone and not exchange.apart.wait(WATCH_GRACE):
+            from contract import training  # only now: `serve` loads model.py, and so this module, without it
 
             training.write_failure(
                 Paths.from_env(),
@@ -116,15 +116,6 @@ def _watch(exchange: "Exchange") -> None:
             os._exit(1)
         if gone:
             return
-
-
-def _stopped_within(exchange: "Exchange", seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if not exchange.together.is_set():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def _call(status: int) -> None:
@@ -166,8 +157,7 @@ class Exchange:
         self.peers = peers  # algo-1: every other host's connection, by rank; elsewhere {0: the one to algo-1}
         self.machines = machines  # LightGBM's machine list, "address:port" by rank
         self.holding = False  # algo-1 keeps the connections open until its model is written
-        self.together = threading.Event()  # set while the hosts train inside join
-        self.together.set()
+        self.apart = threading.Event()  # set once this host has left join
 
     def allgather(self, value) -> list:
         """Every host's value, by rank."""
