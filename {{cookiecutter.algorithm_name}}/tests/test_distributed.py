@@ -321,3 +321,17 @@ def test_lightgbm_refuses_learners_that_need_every_row(tmp_path, learner):
     for code, _out, err in finish(start_hosts(tmp_path, FIT, LEARNER=learner)):
         assert code != 0
         assert f"hyperparameter tree_learner={learner} cannot train across hosts" in err, err[-3000:]
+
+
+@lightgbm_only
+def test_lightgbm_refuses_a_sharded_validation_channel(tmp_path):
+    """Each host would score only its own part of it, and stop early at its own iteration."""
+    import json
+
+    config = host_opt_ml(tmp_path, "localhost") / "input" / "config" / "inputdataconfig.json"
+    channels = json.loads(config.read_text())
+    channels["validation"]["S3DistributionType"] = "ShardedByS3Key"
+    config.write_text(json.dumps(channels))
+    [(code, _out, err)] = finish(start_hosts(tmp_path, "with net.join(host): pass\n", hosts=("localhost", None)))
+    assert code != 0
+    assert "DataError: the validation channel is ShardedByS3Key" in err and "make it FullyReplicated" in err, err

@@ -75,34 +75,36 @@ def join(cluster):
         flush=True,
     )
     with _meet(cluster) as exchange:
-        _call(_LIB.LGBM_NetworkInit(
-            exchange.machines.encode(), ctypes.c_int(LISTEN_PORT), ctypes.c_int(SOCKET_TIMEOUT_MINUTES),
-            ctypes.c_int(cluster.world),
-        ))  # fmt: skip
-        _world = cluster.world
-        print(f"{cluster.current}: joined as rank {cluster.rank} of {cluster.world} ({exchange.machines})", flush=True)
-        watch = threading.Thread(target=_watch, args=(exchange,), name="peer-watch", daemon=True)
-        watch.start()
+        threading.Thread(target=_watch, args=(exchange,), name="peer-watch", daemon=True).start()
         try:
-            yield Group(cluster.rank, cluster.world, exchange)
-        except LightGBMError as exc:
-            if "socket" not in str(exc).lower():
-                raise
-            raise PeerError(
-                f"the hosts stopped training together: {exchange.departed() or 'another host'} left "
-                f"(LightGBM: {str(exc)[:200]}); the first host to fail has the reason in its log"
-            ) from exc
+            _call(_LIB.LGBM_NetworkInit(
+                exchange.machines.encode(), ctypes.c_int(LISTEN_PORT), ctypes.c_int(SOCKET_TIMEOUT_MINUTES),
+                ctypes.c_int(cluster.world),
+            ))  # fmt: skip
+            _world = cluster.world
+            joined = f"joined as rank {cluster.rank} of {cluster.world} ({exchange.machines})"
+            print(f"{cluster.current}: {joined}", flush=True)
+            try:
+                yield Group(cluster.rank, cluster.world, exchange)
+            except LightGBMError as exc:
+                if "socket" not in str(exc).lower():
+                    raise
+                raise PeerError(
+                    f"the hosts stopped training together: {exchange.departed() or 'another host'} left "
+                    f"(LightGBM: {str(exc)[:200]}); the first host to fail has the reason in its log"
+                ) from exc
+            finally:
+                _world = 1
+                _call(_LIB.LGBM_NetworkFree())
         finally:
             exchange.apart.set()
-            _world = 1
-            _call(_LIB.LGBM_NetworkFree())
         exchange.finish()
 
 
 def _watch(exchange: "Exchange") -> None:
-    """While the hosts train together: a host whose connection closes has left. LightGBM notices a
-    reset connection, not always a closed one (it may wait on it without end): if this host is
-    still inside join WATCH_GRACE seconds later, the job fails here with the reason."""
+    """While the hosts start LightGBM's network and train: a host whose connection closes has left.
+    LightGBM notices a reset connection, not always a closed one (it may wait on it without end):
+    if this host is still inside join WATCH_GRACE seconds later, the job fails here with the reason."""
     while not exchange.apart.is_set():
         gone = exchange.departed(wait=1.0)
         if gone and not exchange.apart.wait(WATCH_GRACE):
