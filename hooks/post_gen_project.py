@@ -12,6 +12,7 @@ from pathlib import Path
 FRAMEWORK_FILES = {
     "contract/boosting.py": ("xgboost", "lightgbm"),  # objective and metric choices of boosting libraries
     "contract/xgboost_collective.py": ("xgboost",),  # XGBoost's training across hosts
+    "contract/lightgbm_network.py": ("lightgbm",),  # LightGBM's training across hosts
 }
 
 

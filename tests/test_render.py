@@ -40,7 +40,7 @@ PROGRAM_FILES = [
 FRAMEWORK_PROGRAM_FILES = {
     "scikit-learn": [],
     "xgboost": ["contract/boosting.py", "contract/xgboost_collective.py"],
-    "lightgbm": ["contract/boosting.py"],
+    "lightgbm": ["contract/boosting.py", "contract/lightgbm_network.py"],
 }
 PROJECT_FILES = [
     ".dockerignore",

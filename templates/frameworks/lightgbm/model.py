@@ -25,6 +25,7 @@ import numpy as np
 from contract.boosting import Choices, Rounds
 from contract.hyperparameters import HyperparameterError
 from contract.interface import Data, Job
+from contract.lightgbm_network import join, network_params  # noqa: F401 (join: the contract trains across hosts with it)
 
 FRAMEWORK = "lightgbm"
 ARTIFACT = "model.txt"  # LightGBM's text model format
@@ -124,6 +125,7 @@ def fit(params: dict, train: Data, validation: Data | None, job: Job) -> "Traine
     }
     # verbosity -1: no library log, the metric lines below are the stable output
     booster_params.update(objective=objective, metric=metric, num_threads=threads, verbosity=-1)
+    booster_params.update(network_params(params))  # across hosts: LightGBM's network (contract/lightgbm_network.py)
     if kind == "multiclass":
         booster_params["num_class"] = n_classes
     dtrain = lightgbm.Dataset(X, label=y)

@@ -222,14 +222,17 @@ def read_share(paths: Paths, config: dict, channel: str, group, feature_type: st
     (every host has everything): every world-th file, or every world-th row if there are
     fewer files than hosts, so the job as a whole sees every row once."""
     sharded = config["channels"].get(channel, {}).get("S3DistributionType") == "ShardedByS3Key"
-    part = None if group.world == 1 or sharded else (group.rank, group.world)
+    # A group whose library scores validation on each host's own rows (LightGBM) has every host read it whole.
+    whole = channel == "validation" and getattr(group, "whole_validation", False)
+    part = None if group.world == 1 or sharded or whole else (group.rank, group.world)
     table = dataset.read_channel(channel, paths.channel(channel), part, feature_type)
     print(
         f"{channel}: {len(table.labels)} rows, {table.features.shape[1]} features"
         + (" (text)" if feature_type == "text" else "")
         + f", {len(table.files)} file(s)"
         + (f", header {','.join(table.feature_names)}" if table.feature_names else "")
-        + (f" (share {group.rank + 1} of {group.world})" if group.world > 1 else ""),
+        + (" (all of it, on every host)" if whole else "")
+        + (f" (share {group.rank + 1} of {group.world})" if group.world > 1 and not whole else ""),
         flush=True,
     )
     return table
