@@ -22,7 +22,9 @@ import pytest
 import requests
 from conftest import DEFAULTS, REPORT, ROOT, VENV_BIN
 
-pytestmark = [pytest.mark.container, pytest.mark.xdist_group("arm64")]
+# The emulated build takes tens of minutes on two busy cores (apt's and pip's byte-compiling
+# run under QEMU): more than the suite's default timeout.
+pytestmark = [pytest.mark.container, pytest.mark.xdist_group("arm64"), pytest.mark.timeout(3600)]
 
 BASE = DEFAULTS["base_image"]
 NAME = "byoc-arm64"  # the ECR repository, and the local image the script tags
