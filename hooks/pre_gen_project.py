@@ -16,7 +16,7 @@ IMAGE = re.compile(r"[a-z0-9][a-z0-9._/:@-]*")
 PYTHON_TOO_OLD = re.compile(
     r"(?:^|/)(?:debian:(?:bookworm|bullseye|buster|1[012])|ubuntu:(?:22\.04|20\.04|jammy|focal))(?:[-.]|$)"
 )
-PLATFORMS = ("linux/amd64", "linux/arm64")
+PLATFORMS = ("linux/amd64", "linux/arm64")  # training needs the first; Graviton hosting the second
 FRAMEWORKS = ("scikit-learn", "xgboost", "lightgbm")
 
 
@@ -33,22 +33,30 @@ def problems(answers: dict) -> list[str]:
         found.append(f"framework {answers['framework']!r} must be one of {', '.join(FRAMEWORKS)}.")
     if not re.fullmatch(r"[a-z]{2}(-gov)?-[a-z]+-\d", str(answers["aws_region"])):
         found.append(f"aws_region {answers['aws_region']!r} is not an AWS region name such as us-east-1.")
-    platform = answers["platform"]
-    if platform not in PLATFORMS:
-        found.append(f"platform {platform!r} must be one of {', '.join(PLATFORMS)}.")
+    platforms = str(answers["platforms"]).split(",")
+    if len(set(platforms)) != len(platforms) or not set(platforms) <= set(PLATFORMS):
+        found.append(
+            f"platforms {answers['platforms']!r} must be {PLATFORMS[0]} or {','.join(PLATFORMS)} "
+            "(comma-separated, no spaces, each once)."
+        )
+    elif PLATFORMS[0] not in platforms:
+        found.append(
+            f"platforms {answers['platforms']!r} must include {PLATFORMS[0]}: "
+            "SageMaker has no Graviton training instances, so training always runs on x86."
+        )
     for key in ("training_instance_type", "hosting_instance_type"):
         match = INSTANCE.fullmatch(str(answers[key]))
         if not match:
             found.append(f"{key} {answers[key]!r} is not a SageMaker instance type such as ml.m5.large.")
             continue
-        graviton = "g" in match.group(3)  # ml.m6g, ml.c7gn...: AWS Graviton (arm64)
-        if graviton and platform == "linux/amd64":
-            found.append(f"{key} {answers[key]} is an arm64 (Graviton) instance: choose platform linux/arm64.")
-        if not graviton and platform == "linux/arm64":
+        graviton = "g" in match.group(3)  # ml.m6g, ml.c7gn...: AWS Graviton (arm64); ml.g5 is x86 with a GPU
+        if graviton and key == "training_instance_type":
             found.append(
-                f"{key} {answers[key]} is an x86 instance, but platform is linux/arm64: "
-                "choose a Graviton type such as ml.m7g.large, or platform linux/amd64."
+                f"{key} {answers[key]} is a Graviton (arm64) instance, but SageMaker has no Graviton "
+                "training instances: choose an x86 type such as ml.m5.large."
             )
+        elif graviton and "linux/arm64" not in platforms:
+            found.append(f"{key} {answers[key]} is a Graviton (arm64) instance: add linux/arm64 to platforms.")
     image = str(answers["base_image"])
     if not IMAGE.fullmatch(image):
         found.append(f"base_image {image!r} is not a Docker image reference such as debian:trixie-slim.")
@@ -74,7 +82,7 @@ if __name__ == "__main__":
             "aws_region": cookiecutter.aws_region,
             "training_instance_type": cookiecutter.training_instance_type,
             "hosting_instance_type": cookiecutter.hosting_instance_type,
-            "platform": cookiecutter.platform,
+            "platforms": cookiecutter.platforms,
             "base_image": cookiecutter.base_image,
         } | tojson }}"""
     )

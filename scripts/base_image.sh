@@ -5,11 +5,15 @@
 # Dockerfile builds unchanged. It says which it did; a stand-in carries the label
 # byoc.base-image=stand-in, which scripts and reports read back.
 #
-# Usage: scripts/base_image.sh [--force] NAME:TAG [SUITE]
+# Usage: scripts/base_image.sh [--force] [--platform linux/arm64] NAME:TAG [SUITE]
 #   NAME:TAG  e.g. debian:trixie-slim, debian:bookworm, debian:13-slim, my/base:1
 #   SUITE     Debian suite to debootstrap. Default: inferred from the tag when NAME
 #             is debian (debian:<suite>[-slim], debian:<version>[-slim]), else trixie.
 #   --force   pull or rebuild even if NAME:TAG already exists.
+#   --platform linux/arm64 (on an x86 machine): a stand-in for that architecture, tagged
+#             NAME:TAG-arm64, since Docker 20.10 keeps one image per name and NAME:TAG is
+#             the native one. Never pulled; debootstrap's second stage runs under QEMU
+#             (scripts/qemu.sh registers it).
 #
 # Environment:
 #   DEBIAN_MIRROR   default http://deb.debian.org/debian (plain http: apt needs no CA)
@@ -25,19 +29,29 @@ LOCKFILE=/tmp/byoc-base-image.lock
 
 log() { printf 'base_image: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
-usage() { sed -n '2,20p' "$0" >&2; exit "${1:-2}"; }
+usage() { sed -n '2,24p' "$0" >&2; exit "${1:-2}"; }
 
 force=0
+platform=""
 positional=()
-for arg in "$@"; do
+while (($#)); do
+    arg="$1"
+    shift
     case "$arg" in
         -f | --force) force=1 ;;
         -h | --help) usage 0 ;;
+        --platform) platform="${1:-}"; shift || true ;;
+        --platform=*) platform="${arg#*=}" ;;
         -*) log "unknown option: $arg"; usage ;;
         *) positional+=("$arg") ;;
     esac
 done
 ((${#positional[@]} >= 1 && ${#positional[@]} <= 2)) || usage
+native="$(dpkg --print-architecture)"
+arch="${platform#linux/}"
+arch="${arch:-$native}"
+[[ "$arch" == amd64 || "$arch" == arm64 ]] || die "--platform must be linux/amd64 or linux/arm64, not '$platform'"
+
 image="${positional[0]}"
 suite_arg="${positional[1]:-}"
 
@@ -51,10 +65,15 @@ if [[ "${image##*/}" == *:* ]]; then
 else
     image="$name:latest"
 fi
+foreign=0
+if [[ "$arch" != "$native" ]]; then
+    foreign=1
+    image="$image-$arch"  # the native image keeps NAME:TAG
+fi
 [[ "$name" != *@* ]] || die "digest references cannot be built: $image"
 # Validate before spending a debootstrap on a name `docker import` would refuse.
 name_re='^([a-zA-Z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-]+[a-z0-9]+)*(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$'
-[[ "$name" =~ $name_re && "$tag" =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] \
+[[ "$name" =~ $name_re && "${image##*:}" =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] \
     || die "invalid image reference '$image'"
 short="${name#docker.io/}"
 short="${short#library/}"
@@ -106,6 +125,9 @@ timeout 15 docker info --format '{{.ServerVersion}}' >/dev/null 2>&1 \
     || die "the Docker engine does not answer: run scripts/docker_engine.sh first"
 command -v debootstrap >/dev/null 2>&1 \
     || die "debootstrap is not installed: run scripts/docker_engine.sh (installs it) or apt-get install debootstrap"
+if ((foreign)) && ! grep -qsx enabled /proc/sys/fs/binfmt_misc/qemu-aarch64; then
+    die "$arch binaries cannot run here: run scripts/qemu.sh first (QEMU for debootstrap's second stage)"
+fi
 
 # Serialise concurrent builds (two callers building the same base at once).
 exec 9>"$LOCKFILE"
@@ -125,8 +147,9 @@ if ((!force)) && docker image inspect "$image" >/dev/null 2>&1; then
 fi
 
 # The real image first. No registry here answers, and a pull that cannot connect fails in
-# seconds; BASE_IMAGE_PULL=0 skips it.
-if [[ "${BASE_IMAGE_PULL:-1}" != 0 ]]; then
+# seconds; BASE_IMAGE_PULL=0 skips it. A foreign architecture is never pulled: a registry
+# that has it serves the builder directly.
+if [[ "${BASE_IMAGE_PULL:-1}" != 0 ]] && ((!foreign)); then
     if pulled="$(timeout "${BASE_IMAGE_PULL_SECONDS:-120}" docker pull -q "$image" 2>&1)"; then
         log "pulled $image from its registry ($(docker image inspect -f '{{.Size}}' "$image" | numfmt --to=iec))"
         exit 0
@@ -152,6 +175,7 @@ cleanup() {
             umount -l "$m" 2>/dev/null || true
         done < <(awk -v r="$rootfs" '$2 == r || index($2, r "/") == 1 {print $2}' /proc/mounts | sort -r)
         rm -rf --one-file-system "$rootfs"
+        rm -rf "$rootfs.context"  # the foreign architecture's build context
     fi
     rm -f "${bootlog:-}"
     exit "$rc"
@@ -160,9 +184,11 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-log "debootstrap --variant=minbase $suite $rootfs $MIRROR"
+log "debootstrap --arch=$arch --variant=minbase $suite $rootfs $MIRROR"
 t0=$SECONDS
-if ! debootstrap --variant=minbase "$suite" "$rootfs" "$MIRROR" >"$bootlog" 2>&1; then
+# For a foreign architecture debootstrap runs its second stage (the packages' scripts) in a
+# chroot, through the kernel's binfmt handler: QEMU, slower, about a minute.
+if ! debootstrap --arch="$arch" --variant=minbase "$suite" "$rootfs" "$MIRROR" >"$bootlog" 2>&1; then
     tail -n 30 "$bootlog" >&2 || true
     [[ -f "$rootfs/debootstrap/debootstrap.log" ]] && tail -n 30 "$rootfs/debootstrap/debootstrap.log" >&2
     die "debootstrap failed (is '$suite' a Debian suite on $MIRROR?)"
@@ -238,13 +264,33 @@ if [[ -e "$rootfs/etc/machine-id" ]]; then : >"$rootfs/etc/machine-id"; fi
 # ---- import ---------------------------------------------------------------------
 log "importing $rootfs as $image"
 t1=$SECONDS
-tar --numeric-owner --xattrs --xattrs-include='*' -C "$rootfs" -c . \
-    | docker import \
-        --change 'CMD ["bash"]' \
-        --change 'LABEL byoc.base-image=stand-in' \
-        --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-        --message "debootstrap --variant=minbase $suite $MIRROR (scripts/base_image.sh)" \
-        - "$image" >/dev/null
+if ((!foreign)); then
+    tar --numeric-owner --xattrs --xattrs-include='*' -C "$rootfs" -c . \
+        | docker import \
+            --change 'CMD ["bash"]' \
+            --change 'LABEL byoc.base-image=stand-in' \
+            --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+            --message "debootstrap --variant=minbase $suite $MIRROR (scripts/base_image.sh)" \
+            - "$image" >/dev/null
+else
+    # `docker import` on Docker 20.10 records the engine's architecture whatever --platform
+    # says; a build FROM scratch for the platform records the right one. ADD unpacks the
+    # tarball with its owners and modes.
+    context="$rootfs.context"
+    mkdir -p "$context"
+    tar --numeric-owner -C "$rootfs" -cf "$context/rootfs.tar" .
+    cat >"$context/Dockerfile" <<'EOF'
+FROM scratch
+ADD rootfs.tar /
+LABEL byoc.base-image=stand-in
+ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+CMD ["bash"]
+EOF
+    built=0
+    docker build -q --platform "linux/$arch" -t "$image" "$context" >/dev/null 2>"$bootlog" && built=1
+    rm -rf "$context"
+    ((built)) || { cat "$bootlog" >&2; die "docker build of the $arch stand-in failed"; }
+fi
 t_import=$((SECONDS - t1))
 
 if [[ -n "$old_id" && "$old_id" != "$(docker image inspect -f '{{.Id}}' "$image")" ]]; then
@@ -257,5 +303,5 @@ if [[ -n "$old_id" && "$old_id" != "$(docker image inspect -f '{{.Id}}' "$image"
 fi
 
 size="$(docker image inspect -f '{{.Size}}' "$image")"
-log "built $image as a local stand-in from Debian '$suite': debootstrap ${t_boot}s, import ${t_import}s"
+log "built $image as a local stand-in from Debian '$suite' ($arch): debootstrap ${t_boot}s, import ${t_import}s"
 echo "$image size: $(numfmt --to=iec "$size") ($size bytes)"

@@ -15,6 +15,9 @@ trap 'scripts/docker_engine.sh stop || true' EXIT
 scripts/docker_engine.sh
 base_image="$(.venv/bin/python -c 'import json; print(json.load(open("cookiecutter.json"))["base_image"])')"
 scripts/base_image.sh "$base_image"
+# tests/test_arm64.py builds and runs the image's arm64 half under QEMU (it makes its arm64 base
+# itself, so that time overlaps the other tiers).
+scripts/qemu.sh
 
 # Three workers, on two cores too: a tier spends much of its time waiting (on servers, containers,
 # training jobs). Tests that share Docker's global names run one after another (conftest.py).

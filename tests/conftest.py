@@ -57,13 +57,15 @@ REPORT: list[str] = []  # figures the tests measured, printed at the end of the 
 REPORT_DIR = Path(os.environ.setdefault("BYOC_REPORT_DIR", tempfile.mkdtemp(prefix="byoc-report-")))
 # Tests that hold the Docker engine's shared names run one after another on one worker: the
 # SDK's `sagemaker-local` network (a local-mode run removes it once unused), 127.0.0.1:8080
-# (serve_local.sh); everything else is spread over the other workers.
+# (serve_local.sh); everything else is spread over the other workers. A container test that
+# uses none of them names a group of its own (test_arm64: random ports, its own names) and
+# runs beside the others.
 DOCKER_GROUP = pytest.mark.xdist_group("docker")
 
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        if item.get_closest_marker("container"):
+        if item.get_closest_marker("container") and not item.get_closest_marker("xdist_group"):
             item.add_marker(DOCKER_GROUP)
 
 

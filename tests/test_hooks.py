@@ -50,16 +50,21 @@ def test_bad_algorithm_names(name):
 @pytest.mark.parametrize(
     "answers, key",
     [
-        ({"platform": "linux/amd64", "training_instance_type": "ml.m7g.large"}, "training_instance_type"),
-        ({"platform": "linux/arm64", "training_instance_type": "ml.m7g.large"}, "hosting_instance_type"),
-        ({"platform": "linux/arm64", "hosting_instance_type": "ml.c7g.xlarge"}, "training_instance_type"),
+        ({"training_instance_type": "ml.m7g.large"}, "training_instance_type"),
+        ({"training_instance_type": "ml.c6gn.xlarge", "hosting_instance_type": "ml.c6g.large"},
+         "training_instance_type"),  # fmt: skip
+        ({"platforms": "linux/amd64", "hosting_instance_type": "ml.c7g.xlarge"}, "hosting_instance_type"),
+        ({"platforms": "linux/arm64"}, "platforms"),
+        ({"platforms": "linux/amd64, linux/arm64"}, "platforms"),
+        ({"platforms": "linux/amd64,linux/amd64"}, "platforms"),
+        ({"platforms": "windows/amd64"}, "platforms"),
+        ({"platforms": ""}, "platforms"),
         ({"hosting_instance_type": "m5.large"}, "hosting_instance_type"),
         ({"aws_region": "mars-1"}, "aws_region"),
         ({"base_image": "debian:bookworm-slim"}, "base_image"),
         ({"base_image": "ubuntu:22.04"}, "base_image"),
         ({"base_image": "Not An Image"}, "base_image"),
         ({"framework": "tensorflow"}, "framework"),
-        ({"platform": "windows/amd64"}, "platform"),
     ],
 )
 def test_forbidden_answers_and_combinations(answers, key):
@@ -68,9 +73,22 @@ def test_forbidden_answers_and_combinations(answers, key):
     assert any(p.startswith(key) for p in found), found
 
 
-def test_graviton_pairs_pass():
-    answers = dict(ANSWERS, platform="linux/arm64", training_instance_type="ml.m7g.large")
-    assert hook.problems(dict(answers, hosting_instance_type="ml.c7gn.xlarge")) == []
+def test_training_on_a_graviton_type_names_the_reason():
+    [problem] = hook.problems(dict(ANSWERS, training_instance_type="ml.m7g.large"))
+    assert "SageMaker has no Graviton training instances" in problem
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        {"hosting_instance_type": "ml.c7gn.xlarge"},  # the default platforms hold both architectures
+        {"hosting_instance_type": "ml.m6gd.large", "platforms": "linux/arm64,linux/amd64"},
+        {"hosting_instance_type": "ml.c5.xlarge", "platforms": "linux/amd64"},
+        {"training_instance_type": "ml.g5.xlarge"},  # a GPU family, x86: the g is not a Graviton suffix
+    ],
+)
+def test_x86_training_with_graviton_or_x86_hosting_passes(answers):
+    assert hook.problems(dict(ANSWERS, **answers)) == []
 
 
 @pytest.mark.parametrize(

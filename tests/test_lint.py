@@ -34,9 +34,7 @@ def test_ruff(rendered, framework):
         {},
         {
             "algorithm_name": "churn-model",
-            "platform": "linux/arm64",
-            "training_instance_type": "ml.m7g.large",
-            "hosting_instance_type": "ml.m7g.large",
+            "platforms": "linux/amd64",
         },
     ],
 )
@@ -69,4 +67,4 @@ def test_the_makefile_parses(rendered):
     project = rendered()
     result = run(["make", "-n", "build", "train-local", "serve-local", "predict", "test", "push", "lint"], cwd=project)
     assert result.returncode == 0, result.stderr
-    assert "docker build --platform linux/amd64 -t decision_trees ." in result.stdout
+    assert "docker build -t decision_trees ." in result.stdout  # the machine's own architecture: fast

@@ -147,7 +147,8 @@ def test_exact_manifest_and_modes(rendered, framework):
         {"algorithm_name": "churn-model"},
         {"aws_region": "eu-west-1"},
         {"training_instance_type": "ml.c5.2xlarge", "hosting_instance_type": "ml.c5.xlarge"},
-        {"platform": "linux/arm64", "training_instance_type": "ml.m7g.large", "hosting_instance_type": "ml.c7g.large"},
+        {"platforms": "linux/amd64", "hosting_instance_type": "ml.c5.large"},
+        {"hosting_instance_type": "ml.c7g.large"},
         {"base_image": "ubuntu:24.04"},
     ],
     ids=lambda answers: ",".join(f"{k}={v}" for k, v in answers.items()),
@@ -168,12 +169,12 @@ def test_each_answer_reaches_the_files_it_belongs_in(rendered, answers):
     if "aws_region" in answers:
         assert answers["aws_region"] in text["build_and_push.sh"]
         assert answers["aws_region"] in text["lifecycle/project.py"]
-    if "platform" in answers:
-        assert f"PLATFORM ?= {answers['platform']}" in text["Makefile"]
-        assert answers["platform"] in text["build_and_push.sh"]
+    platforms = answers.get("platforms", DEFAULTS["platforms"])
+    assert f'platforms="${{PLATFORMS:-{platforms}}}"' in text["build_and_push.sh"]
+    if "hosting_instance_type" in answers:
+        assert answers["hosting_instance_type"] in text["lifecycle/project.py"]
     if "training_instance_type" in answers:
         assert answers["training_instance_type"] in text["lifecycle/project.py"]
-        assert answers["hosting_instance_type"] in text["lifecycle/project.py"]
         config = json.loads(text["local_test/test_dir/input/config/resourceconfig.json"])
         assert config["current_instance_type"] == answers["training_instance_type"]
     if "base_image" in answers:
