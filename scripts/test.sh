@@ -19,6 +19,8 @@ scripts/base_image.sh "$base_image"
 # itself, so that time overlaps the other tiers).
 scripts/qemu.sh
 
-# Three workers, on two cores too: a tier spends much of its time waiting (on servers, containers,
-# training jobs). Tests that share Docker's global names run one after another (conftest.py).
-.venv/bin/python -m pytest -n "${TEST_WORKERS:-3}" --dist loadgroup "$@"
+# Four workers, on two cores too: a tier spends much of its time waiting (on servers, containers,
+# training jobs). Tests that share Docker's global names run one after another on one worker
+# (conftest.py), the emulated arm64 build holds another for most of the run, and the other tiers
+# share the remaining two.
+.venv/bin/python -m pytest -n "${TEST_WORKERS:-4}" --dist loadgroup "$@"
