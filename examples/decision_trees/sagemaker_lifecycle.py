@@ -17,6 +17,16 @@ Hosting modes (--hosting; the model's Environment carries the mode's limits, con
 --local runs realtime, serverless and async: one local container, with the mode's Environment,
 behind a local front door (lifecycle/front.py) that enforces the mode's limits as SageMaker does.
 
+Tuning (--tune; lifecycle/tuning.py): instead of one training job, a hyperparameter tuning job over
+--tune-range NAME=LOW:HIGH[:log|linear|reverse-log] or NAME=a,b,c (typed and checked by
+hyperparameters.json; by default its "tune" ranges), ranked by --objective, one of the
+MetricDefinitions the training job sends (default validation:accuracy); the best job's model goes on
+to the endpoint and the batch transform (--train-only stops after tuning). With --local, a local
+tuning run: the jobs train one after another in local mode (Random or Grid), each ranked by the final
+value its own log gives the objective's regex, as SageMaker ranks them; a table reports them all.
+Spot (--spot, lifecycle/spot.py): managed spot training with --max-wait and checkpoints synced
+between --checkpoint-local-path and the run's checkpoints/ folder in S3; tuning jobs too.
+
 Steps: upload the sample data (local_test/test_dir/input/data), train (MetricDefinitions
 from the program's contract/metrics.py), create the model, the endpoint config and the endpoint
 (and the inference component, the autoscaling), send local_test/payload.csv to the endpoint and
@@ -68,11 +78,23 @@ from lifecycle.project import (  # noqa: E402
     TRAINING_INSTANCE_TYPE,
     StepFailed,
     resource_name,
+    sample_hyperparameters,
     say,
     step,
 )
 from lifecycle.resources import ENDPOINT_PARTS, Resources, delete  # noqa: E402
-from lifecycle.steps import batch_transform, cleanup, train, upload_data  # noqa: E402
+from lifecycle.spot import MAX_RUNTIME_SECONDS, Stopping  # noqa: E402
+from lifecycle.steps import batch_transform, cleanup, train, training_request, upload_data  # noqa: E402
+from lifecycle.tuning import (  # noqa: E402
+    DEFAULT_MAX_JOBS,
+    DEFAULT_OBJECTIVE,
+    DEFAULT_PARALLEL_JOBS,
+    STRATEGIES,
+    Tuning,
+    parse_ranges,
+    tune,
+    tune_local,
+)
 
 # sagemaker-core's local mode hosts one container behind /invocations; the local front
 # (lifecycle/front.py) adds serverless's limits and async's InvokeEndpointAsync around it.
@@ -126,7 +148,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--env", action="append", default=[], metavar="KEY=VALUE", help="environment of the training job (repeatable)"
     )
-    parser.add_argument("--train-only", action="store_true", help="stop after training (keeps the model artifact)")
+    parser.add_argument(
+        "--train-only", action="store_true", help="stop after training or tuning (keeps the model artifact)"
+    )
+    add_training_arguments(parser)
+    add_tuning_arguments(parser)
     add_hosting_arguments(parser)
     args = parser.parse_args(argv)
     args.region = (
@@ -144,8 +170,99 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--env takes KEY=VALUE")
     if args.name is not None and not (NAME.fullmatch(args.name) and len(args.name) <= NAME_MAX):
         parser.error("--name must be 1 to 63 letters, digits and '-', starting and ending with a letter or digit")
+    args.stopping = stopping_options(parser, args)
+    args.tuning = tuning_options(parser, args)
     args.hosting_options = hosting_options(parser, args)
     return args
+
+
+def add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("training time and managed spot (SageMaker)")
+    group.add_argument(
+        "--max-runtime", type=int, default=MAX_RUNTIME_SECONDS, help="MaxRuntimeInSeconds (default: %(default)s)"
+    )
+    group.add_argument("--spot", action="store_true", help="managed spot training: spare capacity, interruptible")
+    group.add_argument(
+        "--max-wait",
+        type=int,
+        help="spot: MaxWaitTimeInSeconds, runtime plus waiting, >= --max-runtime (default: twice it)",
+    )
+    group.add_argument(
+        "--checkpoint-local-path",
+        help="spot: where the container writes checkpoints, synced with the run's checkpoints/ in S3"
+        " (default: /opt/ml/checkpoints)",
+    )
+
+
+def add_tuning_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("tuning (--tune; see above)")
+    group.add_argument("--tune", action="store_true", help="a hyperparameter tuning job instead of one training job")
+    group.add_argument(
+        "--tune-range",
+        action="append",
+        default=[],
+        metavar="NAME[=RANGE]",
+        help="LOW:HIGH[:SCALING] or a,b,c; NAME alone: its range in hyperparameters.json"
+        " (repeatable; default: every range there)",
+    )
+    group.add_argument("--objective", help=f"metric to rank by (default: {DEFAULT_OBJECTIVE})")
+    group.add_argument("--objective-type", choices=("Maximize", "Minimize"), help="default: from the metric")
+    group.add_argument("--strategy", choices=STRATEGIES, help="default: Bayesian (--local: Random)")
+    group.add_argument(
+        "--max-jobs", type=int, help=f"training jobs (default: {DEFAULT_MAX_JOBS}; Grid: every combination)"
+    )
+    group.add_argument(
+        "--parallel-jobs", type=int, help=f"training jobs at a time (default: {DEFAULT_PARALLEL_JOBS}; --local: 1)"
+    )
+    group.add_argument("--early-stopping", choices=("Off", "Auto"), help="TrainingJobEarlyStoppingType (default: Off)")
+    group.add_argument("--tune-seed", type=int, help="RandomSeed, and the seed of a local run's random picks")
+
+
+def stopping_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Stopping:
+    stopping = Stopping(
+        max_runtime=args.max_runtime,
+        spot=args.spot,
+        max_wait=args.max_wait,
+        checkpoint_local_path=args.checkpoint_local_path,
+    )
+    problems = stopping.problems()
+    if args.local and args.spot:
+        problems.append("--spot needs SageMaker: local mode trains on this machine, with no spot capacity to wait for")
+    if problems:
+        parser.error("; ".join(problems))
+    return stopping
+
+
+TUNING_FLAGS = ("tune_range", "objective", "objective_type", "strategy", "max_jobs", "parallel_jobs")
+TUNING_FLAGS += ("early_stopping", "tune_seed")
+
+
+def tuning_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Tuning | None:
+    if not args.tune:
+        given = [f"--{flag.replace('_', '-')}" for flag in TUNING_FLAGS if getattr(args, flag) not in (None, [])]
+        if given:
+            parser.error(f"{', '.join(given)}: for a tuning job only, add --tune")
+        return None
+    if args.local and args.parallel_jobs not in (None, 1):
+        parser.error("--parallel-jobs: a local tuning run trains one job at a time")
+    try:
+        ranges = parse_ranges(args.tune_range)
+    except ValueError as exc:
+        parser.error(str(exc))
+    tuning = Tuning(
+        ranges=ranges,
+        objective=args.objective or DEFAULT_OBJECTIVE,
+        objective_type=args.objective_type,
+        strategy=args.strategy,
+        max_jobs=args.max_jobs,
+        parallel_jobs=args.parallel_jobs or (1 if args.local else DEFAULT_PARALLEL_JOBS),
+        early_stopping=args.early_stopping or "Off",
+        seed=args.tune_seed,
+    )
+    problems = tuning.problems(args.local)
+    if problems:
+        parser.error("; ".join(problems))
+    return tuning
 
 
 def add_hosting_arguments(parser: argparse.ArgumentParser) -> None:
@@ -224,6 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     resources = Resources()
     backend = None
     problems: list[str] = []
+    trained = "trained" if args.tuning is None else "tuned"
     try:
         check_image(args.image, args.local, args.region)
         if args.local:
@@ -235,10 +353,9 @@ def main(argv: list[str] | None = None) -> int:
             say(f"SageMaker in {args.region}: files in s3://{args.bucket}/{args.prefix}/{name}/")
             backend = aws_backend(args, name)
         uris = upload_data(backend, args.data)
-        environment = dict(item.split("=", 1) for item in args.env)
-        artifact = train(backend, name, args.image, uris, resources, args.instance_count, environment)
+        artifact = train_or_tune(args, backend, name, uris, resources)
         if args.train_only:
-            return finish(backend, resources, problems, f"\ndone: {name} trained, model in {artifact}")
+            return finish(backend, resources, problems, f"\ndone: {name} {trained}, model in {artifact}")
         deployment = deploy(backend, name, args.image, artifact, resources, args.hosting_options)
         predict(backend, deployment)
         # The endpoint bills by the hour, and in local mode it holds the port batch transform needs.
@@ -251,8 +368,30 @@ def main(argv: list[str] | None = None) -> int:
         kind = "" if isinstance(exc, StepFailed) else f"{type(exc).__name__}: "
         problems.append(f"{kind}{exc}" if str(exc) else kind + "interrupted")
     return finish(
-        backend, resources, problems, f"\ndone: {name} trained, served, predicted, batch-transformed and cleaned up"
+        backend, resources, problems, f"\ndone: {name} {trained}, served, predicted, batch-transformed and cleaned up"
     )
+
+
+def train_or_tune(
+    args: argparse.Namespace, backend: Backend, name: str, uris: dict[str, str], resources: Resources
+) -> str:
+    """One training job, a tuning job (SageMaker) or a local tuning run; returns the (best) model artifact."""
+    environment = dict(item.split("=", 1) for item in args.env)
+
+    def request(job: str, hyperparameters: dict[str, str] | None = None, output: str = "model") -> dict:
+        return training_request(
+            backend, job, args.image, uris, args.instance_count, environment, args.stopping, hyperparameters, output
+        )
+
+    def local_job(job: str, values: dict[str, str]) -> tuple[str, dict]:  # one job of a local tuning run
+        job_request = request(job, {**sample_hyperparameters(), **values}, f"tuning/{job}")
+        return train(backend, job_request, resources), job_request
+
+    if args.tuning is None:
+        return train(backend, request(name), resources)
+    if args.local:
+        return tune_local(name, args.tuning, local_job)
+    return tune(backend, name, request(name), args.tuning, resources)
 
 
 def finish(backend: Backend | None, resources: Resources, problems: list[str], success: str) -> int:

@@ -1,6 +1,6 @@
 """What the lifecycle takes from this project: names, sample data, the program's metric
-regexes, its table of hosting modes and the sample hyperparameters (one source of truth for
-each), and how it reports."""
+regexes, its table of hosting modes, its hyperparameter schema and the sample hyperparameters
+(one source of truth for each), and how it reports."""
 
 import ast
 import functools
@@ -71,6 +71,12 @@ def metric_definitions() -> list[dict[str, str]]:
         for definition in metrics.definitions(task, iteration_metrics()):
             found.setdefault(definition["Name"], definition)
     return list(found.values())
+
+
+@functools.cache
+def hyperparameters():
+    """The program's contract/hyperparameters.py: load_schema() (hyperparameters.json) and convert()."""
+    return _load_program_module("hyperparameters")
 
 
 @functools.cache

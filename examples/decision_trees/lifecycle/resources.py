@@ -17,8 +17,9 @@ TERMINAL_BAD = {"Failed", "Stopped", "OutOfService", "UpdateRollbackFailed"}
 IC_DELETION_SECONDS = 1800  # its copies drain first; past this, something is wrong: say so and go on
 
 
-def wait_for(what: str, describe, status_key: str, poll_seconds: int) -> dict:
-    """Polls a describe_* call until the resource is ready; local mode is ready at once."""
+def wait_for(what: str, describe, status_key: str, poll_seconds: int, progress=None) -> dict:
+    """Polls a describe_* call until the resource is ready; local mode is ready at once.
+    progress(description), if given, says more than the status (a tuning job's counts of jobs)."""
     last = None
     while True:
         description = describe()
@@ -28,9 +29,10 @@ def wait_for(what: str, describe, status_key: str, poll_seconds: int) -> dict:
         if status in TERMINAL_BAD:
             reason = description.get("FailureReason") or "no reason given"
             raise StepFailed(f"{what} ended {status}: {reason}")
-        if status != last:
-            say(f"    {what}: {status}")
-            last = status
+        news = status if progress is None else f"{status}, {progress(description)}"
+        if news != last:
+            say(f"    {what}: {news}")
+            last = news
         time.sleep(poll_seconds)
 
 

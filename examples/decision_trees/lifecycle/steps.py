@@ -20,7 +20,7 @@ from lifecycle.project import (
 )
 from lifecycle.project import hosting as program_hosting
 from lifecycle.resources import DELETIONS, Resources, delete, wait_for
-from lifecycle.storage import LocalStorage
+from lifecycle.spot import Stopping
 
 
 def upload_data(backend: Backend, data: Path) -> dict[str, str]:
@@ -40,9 +40,18 @@ def upload_data(backend: Backend, data: Path) -> dict[str, str]:
 
 
 def training_request(
-    backend: Backend, name: str, image: str, uris: dict[str, str], instances: int = 1, environment: dict | None = None
+    backend: Backend,
+    name: str,
+    image: str,
+    uris: dict[str, str],
+    instances: int = 1,
+    environment: dict | None = None,
+    stopping: Stopping | None = None,
+    hyperparameters: dict[str, str] | None = None,
+    output: str = "model",
 ) -> dict:
-    """CreateTrainingJob's arguments: the sample hyperparameters, and metrics.py's regexes."""
+    """CreateTrainingJob's arguments: the sample hyperparameters (or these), metrics.py's regexes,
+    the stopping condition and managed spot (spot.py); the model goes to the run's output/ folder."""
     return dict(
         TrainingJobName=name,
         AlgorithmSpecification={
@@ -51,7 +60,7 @@ def training_request(
             "MetricDefinitions": metric_definitions(),
         },
         RoleArn=backend.role_arn,
-        HyperParameters=sample_hyperparameters(),
+        HyperParameters=sample_hyperparameters() if hyperparameters is None else hyperparameters,
         InputDataConfig=[
             {
                 "ChannelName": channel,
@@ -66,49 +75,54 @@ def training_request(
             }
             for channel in CHANNELS
         ],
-        OutputDataConfig={"S3OutputPath": backend.storage.folder_uri("model")},
+        OutputDataConfig={"S3OutputPath": backend.storage.folder_uri(output)},
         ResourceConfig={
             "InstanceType": backend.training_instance_type,
             "InstanceCount": instances,
             "VolumeSizeInGB": 10,
         },
-        StoppingCondition={"MaxRuntimeInSeconds": 3600},
-        Environment=environment or {},
+        **(stopping or Stopping()).request(backend.storage),
+        Environment={**(environment or {}), **(stopping or Stopping()).environment()},
     )
 
 
-def local_failure_reason(storage: LocalStorage) -> str | None:
-    """What the container wrote to /opt/ml/output/failure; local mode packs it in output.tar.gz."""
+def local_failure_reason(output_uri: str) -> str | None:
+    """What the container wrote to /opt/ml/output/failure; local mode packs it in output.tar.gz
+    in the job's output folder (a file:// URI)."""
     try:
-        with tarfile.open(storage.root / "model" / "output.tar.gz") as archive:
+        with tarfile.open(Path(output_uri.removeprefix("file://")) / "output.tar.gz") as archive:
             member = archive.extractfile("failure")
             return member.read().decode("utf-8", "replace").strip() if member else None
     except (OSError, KeyError, tarfile.TarError):
         return None
 
 
-def train(
-    backend: Backend,
-    name: str,
-    image: str,
-    uris: dict[str, str],
-    resources: Resources,
-    instances: int = 1,
-    environment: dict | None = None,
-) -> str:
-    request = training_request(backend, name, image, uris, instances, environment)
+def train(backend: Backend, request: dict, resources: Resources) -> str:
+    """Runs a training_request() and returns its model artifact."""
+    name = request["TrainingJobName"]
     definitions = request["AlgorithmSpecification"]["MetricDefinitions"]
+    resource = request["ResourceConfig"]
     step(f"training job {name}")
-    say(f"    image {image} on {instances} x {backend.training_instance_type}")
+    say(
+        f"    image {request['AlgorithmSpecification']['TrainingImage']}"
+        f" on {resource['InstanceCount']} x {resource['InstanceType']}"
+    )
     say(f"    hyperparameters {json.dumps(request['HyperParameters'])}")
     say(f"    {len(definitions)} MetricDefinitions: {', '.join(d['Name'] for d in definitions)}")
+    if request.get("EnableManagedSpotTraining"):
+        stopping, checkpoints = request["StoppingCondition"], request["CheckpointConfig"]
+        say(
+            f"    managed spot: MaxWaitTimeInSeconds {stopping['MaxWaitTimeInSeconds']},"
+            f" checkpoints {checkpoints['LocalPath']} <-> {checkpoints['S3Uri']}"
+        )
     resources.running_jobs.append(("training", name))
     try:
         backend.sagemaker.create_training_job(**request)
     except RuntimeError as exc:  # local mode runs the whole job in the call, and raises if it fails
         if backend.local is None:
             raise
-        raise StepFailed(f"training job {name} failed: {local_failure_reason(backend.storage) or exc}") from exc
+        reason = local_failure_reason(request["OutputDataConfig"]["S3OutputPath"]) or exc
+        raise StepFailed(f"training job {name} failed: {reason}") from exc
     job = wait_for(
         f"training job {name}",
         lambda: backend.sagemaker.describe_training_job(TrainingJobName=name),
@@ -172,9 +186,9 @@ def batch_transform(
 
 
 def stop_if_running(backend: Backend, kind: str, job: str) -> None:
-    """Stops a training or transform job that an interruption or an error left running."""
-    key = {"training": "TrainingJob", "transform": "TransformJob"}[kind]
-    call = {"training": "training_job", "transform": "transform_job"}[kind]
+    """Stops a training, transform or tuning job that an interruption or an error left running."""
+    key = {"training": "TrainingJob", "transform": "TransformJob", "tuning": "HyperParameterTuningJob"}[kind]
+    call = {"training": "training_job", "transform": "transform_job", "tuning": "hyper_parameter_tuning_job"}[kind]
     status = getattr(backend.sagemaker, f"describe_{call}")(**{f"{key}Name": job})[f"{key}Status"]
     if status == "InProgress":
         say(f"    stop {kind} job {job}")

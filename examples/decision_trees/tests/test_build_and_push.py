@@ -5,6 +5,7 @@ the push to a `docker-registry` on 127.0.0.1 (moto's ECR host name does not reso
 Each test works on its own copy of the project, so git state and image names never clash.
 """
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -28,7 +29,7 @@ from conftest import PROJECT, docker, require_tool
 pytestmark = pytest.mark.container
 
 ALGORITHM = "decision_trees"
-ARCHITECTURE = BUILD_PLATFORM.split("/")[1]  # the rendered platform where this engine can build it
+ARCHITECTURE = BUILD_PLATFORM.split("/")[1]  # the engine's own
 TIMESTAMP = r"\d{8}T\d{6}Z"
 
 
@@ -110,6 +111,7 @@ def test_first_push_creates_the_repository_and_tags_the_commit(
 
     repository = repositories(moto)[ALGORITHM]
     assert repository["imageScanningConfiguration"]["scanOnPush"] is True
+    assert repository["imageTagMutability"] == "IMMUTABLE"
 
     built = image_details(uri)
     assert built["Architecture"] == ARCHITECTURE and built["Os"] == "linux"
@@ -151,11 +153,29 @@ def test_tag_from_the_environment_or_the_time_outside_git(moto, registry_host, t
     assert repositories(moto)[name]["imageScanningConfiguration"]["scanOnPush"] is True
 
 
+def test_a_tag_already_in_ecr_is_reported_not_pushed_again(moto, registry_host, tmp_path):
+    """ECR refuses a second push of an immutable tag, even of the same image: a rerun on the
+    same commit must succeed without building."""
+    name = f"{ALGORITHM}-kept"
+    ecr = client("ecr", moto)
+    ecr.create_repository(repositoryName=name, imageTagMutability="IMMUTABLE")
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json"}
+    ecr.put_image(repositoryName=name, imageManifest=json.dumps(manifest), imageTag="release-1")
+
+    push = build_and_push(PROJECT, moto, registry_host, tmp_path / "docker-config", name, TAG="release-1")
+    assert push.result.returncode == 0, push.output
+    assert push.result.stdout.splitlines() == [f"{registry_host}/{name}:release-1"]
+    assert "already in ECR" in push.result.stderr and "building" not in push.result.stderr
+    assert registry_tags(registry_host, name) == []  # nothing was pushed
+
+
 @pytest.mark.parametrize(
     ("args", "env", "words"),
     [
         ((), {"TAG": "latest"}, "TAG=latest is mutable"),
-        ((), {"TAG": "-starts-with-a-dash"}, "must be 1 to 128"),
+        ((), {"TAG": "-starts-with-a-dash"}, "must be 1 to 122"),
+        ((), {"TAG": "t" * 123}, "must be 1 to 122"),
+        ((), {"PLATFORMS": "linux/amd64,linux/riscv64"}, "must be linux/amd64 and/or linux/arm64"),
         (("Not_An_ECR_Name",), {}, "must be lowercase"),
     ],
 )
@@ -172,7 +192,7 @@ def test_never_pushes_an_image_of_another_architecture(moto, registry_host, tmp_
     name = f"{ALGORITHM}-{other}"
     local_tags.append(f"{name}:latest")
     push = build_and_push(
-        PROJECT, moto, registry_host, tmp_path / "docker-config", name, PLATFORM=f"linux/{other}", TAG="arch-check"
+        PROJECT, moto, registry_host, tmp_path / "docker-config", name, PLATFORMS=f"linux/{other}", TAG="arch-check"
     )
     local_tags.append(f"{registry_host}/{name}:arch-check")
     if push.result.returncode == 0:  # a builder that really targets the platform (BuildKit with QEMU)

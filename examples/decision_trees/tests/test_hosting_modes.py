@@ -200,12 +200,16 @@ def check_nothing_left(moto: Moto) -> None:
     assert autoscaling.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"] == []
 
 
-def test_realtime_variant_timeouts_and_environment(moto, lifecycle, capsys):
+def run_and_predict(moto, lifecycle, capsys, *args: str) -> None:
+    """The script's whole run with these arguments, the endpoint answering ANSWER once."""
     moto.queue("endpoint-results", [{"Body": ANSWER, "ContentType": "text/csv"}])
-    timeouts = ["--startup-health-timeout", "900", "--model-download-timeout", "1200"]
-    status, out, err = moto.run(lifecycle, capsys, *timeouts)
+    status, out, err = moto.run(lifecycle, capsys, *args)
     assert status == 0, out + err
     assert printed_section(out, "predictions:") == ANSWER.split("\n")
+
+
+def test_realtime_variant_timeouts_and_environment(moto, lifecycle, capsys):
+    run_and_predict(moto, lifecycle, capsys, "--startup-health-timeout", "900", "--model-download-timeout", "1200")
     config, variant = check_common(moto, "realtime")
     assert variant == {
         "VariantName": "AllTraffic",
@@ -244,11 +248,8 @@ def test_realtime_default_timeouts(moto, lifecycle, capsys):
 
 
 def test_serverless_variant_has_memory_and_concurrency_and_no_instances(moto, lifecycle, capsys):
-    moto.queue("endpoint-results", [{"Body": ANSWER, "ContentType": "text/csv"}])
-    args = ["--hosting", "serverless", "--serverless-memory", "3072", "--serverless-concurrency", "7"]
-    status, out, err = moto.run(lifecycle, capsys, *args)
-    assert status == 0, out + err
-    assert printed_section(out, "predictions:") == ANSWER.split("\n")
+    sizes = ["--serverless-memory", "3072", "--serverless-concurrency", "7"]
+    run_and_predict(moto, lifecycle, capsys, "--hosting", "serverless", *sizes)
     _, variant = check_common(moto, "serverless")
     assert variant == {
         "VariantName": "AllTraffic",

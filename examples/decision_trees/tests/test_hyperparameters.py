@@ -1,7 +1,11 @@
 """SageMaker's string hyperparameters, typed by the schema in hyperparameters.json."""
 
+import json
+
 import pytest
 from conftest import PROJECT
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from contract import hyperparameters as hp
 
@@ -39,6 +43,69 @@ def test_empty_gives_every_default():
 )
 def test_strings_become_typed_values(raw, expected):
     assert {k: v for k, v in hp.parse(raw, SCHEMA).items() if k in raw} == expected
+
+
+# How each client writes a typed value into SageMaker's string-only HyperParameters.
+ENCODINGS = {
+    "plain": str,  # boto3 by hand, SDK v2's Estimator (str(v): True -> "True", None -> "None")
+    "v3": lambda v: v if isinstance(v, str) else json.dumps(v),  # ModelTrainer's safe_serialize
+    "json": json.dumps,  # SDK v2's framework estimators: every value, strings too
+    "json of text": lambda v: json.dumps(str(v)),  # a framework estimator given the value as text
+}
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+@pytest.mark.parametrize(
+    "name, value", [("depth", 5), ("rate", 0.25), ("flag", True), ("flag", False), ("mode", "b"), ("limit", None)]
+)
+def test_every_encoding_gives_the_same_value(encoding, name, value):
+    assert hp.parse({name: ENCODINGS[encoding](value)}, SCHEMA)[name] == value
+
+
+@pytest.mark.parametrize("sent", ["5.0", '"5.0"', "5e0"])  # v3's json.dumps(5.0): an integer written as a float
+def test_integers_written_as_floats_are_integers(sent):
+    assert hp.parse({"depth": sent}, SCHEMA)["depth"] == 5
+
+
+def test_integers_are_exact_past_float_precision():
+    assert hp.convert("9007199254740993", {"type": "int"}) == 2**53 + 1
+    assert hp.convert('"9007199254740993"', {"type": "int"}) == 2**53 + 1
+
+
+TEXT = {"type": "str", "default": "", "help": ""}
+
+
+@pytest.mark.parametrize("plain", ["true", "5", "null", "[1, 2]", '{"a": 1}', '"a" or "b"', '"\\q"', '"', '""x'])
+def test_plain_text_that_looks_like_json_stays_text(plain):
+    assert hp.convert(plain, TEXT) == plain
+    assert hp.convert(json.dumps(plain), TEXT) == plain  # and JSON-encoded, it decodes to itself
+
+
+def test_json_strings_are_decoded_once():
+    assert hp.convert('"a\\"b \\u00e9"', TEXT) == 'a"b \u00e9'
+    assert hp.convert(json.dumps('"gbtree"'), TEXT) == '"gbtree"'  # a quoted value, sent JSON-encoded
+    assert hp.convert('""', TEXT) == ""
+
+
+finite_floats = st.floats(allow_nan=False, allow_infinity=False)
+stripped_text = st.text().filter(lambda t: t == t.strip())
+
+
+@given(
+    st.one_of(
+        st.tuples(st.just("int"), st.integers(-(2**80), 2**80)),
+        st.tuples(st.just("float"), finite_floats),
+        st.tuples(st.just("bool"), st.booleans()),
+        st.tuples(st.just("str"), stripped_text),
+    ),
+    st.sampled_from(sorted(ENCODINGS)),
+)
+def test_any_value_survives_every_encoding(kind_value, encoding):
+    kind, value = kind_value
+    sent = ENCODINGS[encoding](value)
+    # A plain quoted literal is read as JSON (see hp.unquote); JSON-encoded, it survives.
+    assume(not (kind == "str" and encoding in ("plain", "v3") and hp.unquote(value) != value))
+    assert hp.convert(sent, {"type": kind}) == value
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import FIGURES, PROJECT, SAMPLE_ROW, descendants, process_table, start_server
+from conftest import FIGURES, PROJECT, SAMPLE_ROW
 from endpoints import ContainerEndpoint, HostEndpoint, gunicorn_master, workers
 
 from contract import hosting
@@ -30,6 +30,7 @@ def running_settings(endpoint: HostEndpoint) -> dict:
         "nginx_send_timeout": re.search(r"proxy_send_timeout (\d+)s;", config).group(1),
         "gunicorn_timeout": gunicorn[gunicorn.index("--timeout") + 1],
         "gunicorn_workers": gunicorn[gunicorn.index("--workers") + 1],
+        "gunicorn_socket": gunicorn[gunicorn.index("--bind") + 1].removeprefix("unix:"),
     }
 
 
@@ -67,27 +68,19 @@ def test_a_modes_limits_reach_the_deploy_call_nginx_and_gunicorn(mode, trained, 
 def test_the_body_limit_is_enforced_by_nginx_and_by_flask_behind_it(trained, tmp_path):
     """MAX_BODY_MB=1: a 1.5 MB body is refused by nginx, and by the Flask app even when it is sent
     straight to gunicorn's socket (so no way in takes more than the setting)."""
-    server = start_server(trained, tmp_path, MAX_BODY_MB="1")
+    endpoint = HostEndpoint(trained, tmp_path, MAX_BODY_MB="1")
     try:
         small = SAMPLE_ROW * (900 * 1024 // len(SAMPLE_ROW))
         big = SAMPLE_ROW * (1536 * 1024 // len(SAMPLE_ROW))
         headers = {"Content-Type": "text/csv"}
-        assert requests.post(server.url + "/invocations", data=small, headers=headers, timeout=60).status_code == 200
-        refused = requests.post(server.url + "/invocations", data=big, headers=headers, timeout=60)
+        assert requests.post(endpoint.url + "/invocations", data=small, headers=headers, timeout=60).status_code == 200
+        refused = requests.post(endpoint.url + "/invocations", data=big, headers=headers, timeout=60)
         assert refused.status_code == 413 and "1 MB (MAX_BODY_MB)" in refused.json()["error"]
-        gunicorn = socket_path(server)
+        gunicorn = running_settings(endpoint)["gunicorn_socket"]
         assert status_through_socket(gunicorn, big) == 413
         assert status_through_socket(gunicorn, small) == 200
     finally:
-        server.stop()
-
-
-def socket_path(server) -> str:
-    for process in descendants(process_table(), server.process.pid):
-        parts = process["command"].split()
-        if "--bind" in parts:
-            return parts[parts.index("--bind") + 1].removeprefix("unix:")
-    raise AssertionError("no gunicorn --bind found")
+        endpoint.remove()
 
 
 def status_through_socket(path: str, body: bytes) -> int:

@@ -300,12 +300,7 @@ def container_memory(endpoint) -> int:
     """The container's memory use (its cgroup's), or 0 on a host, where it is not one cgroup."""
     if not isinstance(endpoint, ContainerEndpoint):
         return 0
-    code = (
-        "import pathlib; v2 = pathlib.Path('/sys/fs/cgroup/memory.current');"
-        " v1 = pathlib.Path('/sys/fs/cgroup/memory/memory.usage_in_bytes');"
-        " print((v2 if v2.exists() else v1).read_text().strip())"
-    )
-    return int(in_container(endpoint, "python3", "-c", code).stdout)
+    return int(endpoint.read_first(("/sys/fs/cgroup/memory.current", "/sys/fs/cgroup/memory/memory.usage_in_bytes")))
 
 
 def test_the_registry_is_the_one_source_every_worker_reads(mme, variants):

@@ -301,6 +301,7 @@ def test_the_listen_address_follows_listen_address(monkeypatch, tmp_path, value,
         ("MAX_BODY_MB", "2048"),  # async's largest body is 1 GB
         ("ACCESS_LOG", "verbose"),
         ("LISTEN_ADDRESS", "localhost"),
+        ("MULTI_MODEL_MEMORY_RESERVE_MB", "lots"),
     ],
 )
 def test_bad_server_settings_fail_clearly(trained, variable, value):

@@ -90,44 +90,58 @@ LOGLOSS = {"logloss", "mlogloss", "binary_logloss", "multi_logloss"}
 ERROR = {"error", "merror", "binary_error", "multi_error"}
 
 
-@numbers_only
-def test_each_metrics_last_value_in_the_log_is_the_saved_models(opt_ml):
-    """A tuning job ranks a training job by the last value each MetricDefinitions regex finds in its
-    log. With early stopping, rounds after the kept one are printed too: the last value of every
-    metric must still be the saved model's, measured here from that model on the validation channel."""
+def write_noisy_channels(opt_ml) -> tuple[np.ndarray, np.ndarray]:
+    """Training and validation channels whose validation loss turns up early; returns validation's labels and rows."""
     rng = np.random.default_rng(7)
     labels, X = classification_data(600, 6, 3, seed=7)
     noisy = rng.random(len(labels)) < 0.35  # labels no model can learn: validation loss turns up early
     labels = np.where(noisy, rng.permutation(labels), labels)
     write_channel(opt_ml, "training", labels[:450], X[:450])
     write_channel(opt_ml, "validation", labels[450:], X[450:])
-    result = run_train(opt_ml)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return labels[450:], X[450:]
 
-    model = load_model(opt_ml / "model")
-    truth = labels[450:].astype(str)
-    probabilities = model.predict_proba(model_input(X[450:]))
+
+def check_final_values_are_the_saved_models(log: str, final: dict[str, float], model_dir, labels, X) -> None:
+    """Each metric's final value (as a tuning job reads it) against the saved model's own score on (labels, X)."""
+    model = load_model(model_dir)
+    truth = labels.astype(str)
+    probabilities = model.predict_proba(model_input(X))
     index = {str(label): i for i, label in enumerate(model.classes)}
     p_truth = probabilities[np.arange(len(truth)), [index[t] for t in truth]]
     logloss = float(-np.mean(np.log(np.clip(p_truth, 1e-15, 1))))
     error = float(np.mean(model.classes[probabilities.argmax(axis=1)] != truth))
     saved = {
-        "validation:accuracy": float(np.mean(model.predict(model_input(X[450:])).astype(str) == truth)),
+        "validation:accuracy": float(np.mean(model.predict(model_input(X)).astype(str) == truth)),
         **{f"validation:{name}": logloss for name in LOGLOSS},
         **{f"validation:{name}": error for name in ERROR},
     }
-    iteration_metrics = getattr(framework, "ITERATION_METRICS", ())
     compared = []
-    for definition in metrics.definitions("classification", iteration_metrics):
-        values = [float(v) for v in re.findall(definition["Regex"], result.stdout)]
-        if values and definition["Name"] in saved:
-            assert values[-1] == pytest.approx(saved[definition["Name"]], rel=1e-4, abs=1e-6), definition["Name"]
-            compared.append(definition["Name"])
+    for name, value in final.items():
+        if name in saved:
+            assert value == pytest.approx(saved[name], rel=1e-4, abs=1e-6), name
+            compared.append(name)
     assert "validation:accuracy" in compared
-    rounds = [int(r) for r in re.findall(r"^\[(\d+)\] validation:", result.stdout, re.M)]
+    rounds = [int(r) for r in re.findall(r"^\[(\d+)\] validation:", log, re.M)]
     if rounds:  # a boosting model.py: it printed rounds past the one it kept, and a library metric was checked
         assert len(compared) > 1, compared
         assert rounds[-1] < max(rounds), "training never went past the kept round: the case is not exercised"
+
+
+@numbers_only
+def test_each_metrics_last_value_in_the_log_is_the_saved_models(opt_ml):
+    """A tuning job ranks a training job by the last value each MetricDefinitions regex finds in its
+    log. With early stopping, rounds after the kept one are printed too: the last value of every
+    metric must still be the saved model's, measured here from that model on the validation channel.
+    (tests/test_tuning.py runs the same check on the container's log.)"""
+    labels, X = write_noisy_channels(opt_ml)
+    result = run_train(opt_ml)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    final = {}
+    for definition in metrics.definitions("classification", getattr(framework, "ITERATION_METRICS", ())):
+        values = [float(v) for v in re.findall(definition["Regex"], result.stdout)]
+        if values:
+            final[definition["Name"]] = values[-1]
+    check_final_values_are_the_saved_models(result.stdout, final, opt_ml / "model", labels, X)
 
 
 def test_empty_hyperparameters_give_the_defaults(opt_ml):

@@ -1,9 +1,9 @@
 """The hosts of a training job, and what each one trains on.
 
 SageMaker starts the same image on hosts algo-1 ... algo-N and lists them in
-resourceconfig.json. A framework that trains one model across hosts (XGBoost) provides
-`join(cluster)`, a context in which the hosts talk to each other; the shared code then
-agrees on the classes through `union` and gives each host its share of the data. Every
+resourceconfig.json. A framework that trains one model across hosts (XGBoost, LightGBM)
+provides `join(cluster)`, a context in which the hosts talk to each other; the shared code
+then agrees on the classes through `union` and gives each host its share of the data. Every
 other framework trains on one host and this module is a formality.
 """
 
@@ -17,6 +17,8 @@ from dataclasses import dataclass
 # hosts of a job within seconds of each other; a host that never comes must not hang it).
 PEER_TIMEOUT = int(os.environ.get("PEER_TIMEOUT_SECONDS", "300"))
 HOLD_PORT = 9098  # where the leader tells the other hosts that the model is written
+# Ports of the frameworks' own networks, kept apart: XGBoost's tracker 9099 (xgboost_collective.py),
+# LightGBM's network 9100 and its hosts' meeting point 9101 (lightgbm_network.py).
 
 
 class PeerError(RuntimeError):

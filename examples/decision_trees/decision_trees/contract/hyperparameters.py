@@ -54,12 +54,14 @@ def parse(raw: dict[str, Any], schema: dict[str, dict[str, Any]]) -> dict[str, A
 
 
 def convert(value: Any, spec: dict[str, Any]) -> Any:
-    """One value, as SageMaker sends it (a string), to the schema's type, within its range."""
+    """One value, as SageMaker sends it (a string), to the schema's type, within its range.
+
+    The same value arrives written three ways, and each gives the same result: plain (boto3,
+    SDK v2's Estimator: str(v), so True is "True" and None is "None"), JSON for non-strings
+    (SDK v3's ModelTrainer: "true", "null", "0.1") or JSON for every value (v2's framework
+    estimators: '"gini"', '"5"')."""
     if isinstance(value, str):
-        text = value.strip()
-        # The SDK JSON-encodes values for script-mode estimators: '"gini"' means gini.
-        if len(text) >= 2 and text[0] == text[-1] == '"':
-            text = json.loads(text)
+        text = unquote(value.strip()).strip()
         if spec.get("nullable") and text.lower() in NULLS:
             return None
         value = _from_text(text, spec["type"])
@@ -71,6 +73,23 @@ def convert(value: Any, spec: dict[str, Any]) -> Any:
     return value
 
 
+def unquote(text: str) -> str:
+    """The text inside a JSON string literal ('"gini"' gives gini), or the text as it is.
+
+    Only a whole, valid literal is decoded, and only once: a plain value that merely looks
+    like JSON (true, 5, null, [1], "a" or "b") stays what it is, so a str hyperparameter can
+    hold it. The one plain value this reads differently is a quoted literal; to pass one
+    (quotes included), send it JSON-encoded, as the SDKs' encoders do."""
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        try:
+            decoded = json.loads(text)
+        except ValueError:
+            return text
+        if isinstance(decoded, str):
+            return decoded
+    return text
+
+
 def _from_text(text: str, kind: str) -> Any:
     if kind == "str":
         return text
@@ -80,6 +99,11 @@ def _from_text(text: str, kind: str) -> Any:
         if text.lower() in FALSE:
             return False
         raise ValueError("expected true or false")
+    if kind == "int":
+        try:
+            return int(text)  # exact: a float would round integers past 2**53
+        except ValueError:
+            pass  # "5.0", "1e3": integers written as numbers
     try:
         number = float(text)
     except ValueError:

@@ -42,6 +42,9 @@ class Job:
     task: str  # "classification" or "regression"
     n_classes: int  # 0 for regression
     threads: int  # cores this host may use
+    # With CHECKPOINTS = True and a checkpoint folder (CheckpointConfig): where fit saves its progress
+    # (checkpoints.save) and, in checkpoints.resume, the checkpoint to go on from (contract/checkpoints.py).
+    checkpoints: Any = None
 
 
 class ModelCode(Protocol):
@@ -97,6 +100,9 @@ CONSTANTS: dict[str, Any] = {
     "ITERATION_METRICS": (),  # per-iteration validation metric names, for MetricDefinitions
     "INPUT_TYPES": (),  # request Content-Types that input_fn decodes (before the built-in ones)
     "OUTPUT_TYPES": (),  # Accept types that output_fn encodes (before the built-in ones)
+    # True: fit saves checkpoints through job.checkpoints and goes on from job.checkpoints.resume, so
+    # a spot-interrupted job loses at most a few rounds. False: an interrupted job starts again.
+    "CHECKPOINTS": False,
 }
 FEATURE_TYPES = ("number", "text")
 HOOKS = {"INPUT_TYPES": "input_fn", "OUTPUT_TYPES": "output_fn"}

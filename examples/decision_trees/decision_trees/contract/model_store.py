@@ -27,11 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from contract import model_artifact
+from contract import model_artifact, serving
 
 MB = 1024 * 1024
-RESERVE_VARIABLE = "MULTI_MODEL_MEMORY_RESERVE_MB"
-DEFAULT_RESERVE_MB = 64  # room for requests' own arrays, nginx and the kernel's share
 NAME_MAX = 1024  # TargetModel's limit; model_name is derived from it
 PAGE_DEFAULT, PAGE_MAX = 100, 1000
 SYNC_SECONDS = 1.0
@@ -65,16 +63,11 @@ class Loaded:
     model: model_artifact.Model
 
 
-def enabled() -> bool:
-    """SageMaker sets SAGEMAKER_MULTI_MODEL=true for a model whose container Mode is MultiModel."""
-    return os.environ.get("SAGEMAKER_MULTI_MODEL", "").strip().lower() in ("true", "1", "yes")
-
-
 class ModelStore:
     def __init__(self, registry: Path, code: ModuleType, threads: int, workers: int):
         self.registry, self.code, self.threads, self.workers = registry, code, threads, workers
         self.registry.mkdir(parents=True, exist_ok=True)
-        self.reserve = _reserve_bytes()
+        self.reserve = serving.memory_reserve_mb() * MB
         self.loaded: dict[str, Loaded] = {}
         self.lock = threading.Lock()  # the request thread and the sync thread share self.loaded
         self.seen_mtime = -1
@@ -100,7 +93,6 @@ class ModelStore:
         left = memory_left()
         needed = cost * (self.workers - 1) + self.reserve
         if left is not None and left < needed:
-            del model
             raise OutOfMemory(
                 f"model {name!r} takes about {_mb(cost)} MB in each of {self.workers} workers; "
                 f"{_mb(left)} MB left, {_mb(needed)} MB needed (with the {_mb(self.reserve)} MB reserve)"
@@ -236,11 +228,6 @@ def _whole(text: str | None, what: str, default: int, low: int, high: int) -> in
 
 def _mb(n: int) -> int:
     return round(n / MB)
-
-
-def _reserve_bytes() -> int:
-    text = os.environ.get(RESERVE_VARIABLE, "").strip()
-    return (int(text) if text.isdigit() else DEFAULT_RESERVE_MB) * MB
 
 
 def _folder_bytes(folder: Path) -> int:

@@ -43,6 +43,11 @@ class Paths:
         return self.root / "model"
 
     @property
+    def checkpoints(self) -> Path:
+        # CheckpointConfig.LocalPath: SageMaker syncs it with S3; CHECKPOINT_DIR when it is not the default.
+        return Path(os.environ.get("CHECKPOINT_DIR") or self.root / "checkpoints")
+
+    @property
     def output(self) -> Path:
         return self.root / "output"
 

@@ -32,7 +32,6 @@ WORKERS = serving.workers()
 DEFAULT_ACCEPT = os.environ.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", payloads.CSV)
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
 BOOT_ERROR = 3  # gunicorn's "worker failed to boot": the master stops, and so does serve
-REGISTRY_VARIABLE = "MULTI_MODEL_REGISTRY"  # set by serve: a folder all its workers share
 
 
 def boot() -> Flask:
@@ -53,7 +52,7 @@ def create_app(code: ModuleType) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = serving.max_body_mb() * 1024 * 1024
     threads = serving.threads_per_worker(WORKERS)
-    multi_model = model_store.enabled()
+    multi_model = serving.multi_model()
     model, load_error = None, None
     if not multi_model:  # a multi-model container has no /opt/ml/model
         try:
@@ -95,7 +94,7 @@ def create_app(code: ModuleType) -> Flask:
         return invoke(model, content_types, accept_order)
 
     if multi_model:
-        registry = Path(os.environ.get(REGISTRY_VARIABLE) or tempfile.mkdtemp(prefix="models-"))
+        registry = Path(os.environ.get(serving.REGISTRY_VARIABLE) or tempfile.mkdtemp(prefix="models-"))
         add_model_routes(app, model_store.ModelStore(registry, code, threads, WORKERS), content_types, accept_order)
     else:
 

@@ -115,6 +115,21 @@ def access_log() -> str:
     return ACCESS_LOGS[value]
 
 
+REGISTRY_VARIABLE = "MULTI_MODEL_REGISTRY"  # set by serve: a folder all its workers share
+RESERVE_VARIABLE = "MULTI_MODEL_MEMORY_RESERVE_MB"
+DEFAULT_RESERVE_MB = 64  # room for requests' own arrays, nginx and the kernel's share
+
+
+def multi_model() -> bool:
+    """SageMaker sets SAGEMAKER_MULTI_MODEL=true for a model whose container Mode is MultiModel."""
+    return os.environ.get("SAGEMAKER_MULTI_MODEL", "").strip().lower() in ("true", "1", "yes")
+
+
+def memory_reserve_mb() -> int:
+    """Memory a multi-model load must leave free, in MB, or it is refused with 507."""
+    return _integer((RESERVE_VARIABLE,), DEFAULT_RESERVE_MB, 0, 1 << 30)
+
+
 def threads_per_worker(worker_count: int) -> int:
     """Threads each worker's model may use so that all workers together fit the cores."""
     return max(1, cpu_count() // worker_count)

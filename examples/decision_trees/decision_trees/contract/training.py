@@ -4,13 +4,16 @@ The contract, in order: hyperparameters arrive as strings (typed by the schema);
 CSV of the `training` channel is read, and `validation` when given; the model lands in
 /opt/ml/model only once complete. Any failure exits non-zero with a reason of at most
 1024 characters in /opt/ml/output/failure (SageMaker's FailureReason) and the traceback
-on stderr. SIGTERM (StopTrainingJob, MaxRuntime) ends the job at once, leaving no model.
+on stderr. SIGTERM (StopTrainingJob, MaxRuntime, a spot interruption) ends the job at once,
+leaving no model; with checkpoints (contract/checkpoints.py), at the end of the round in progress,
+once that round's checkpoint is saved.
 
 model.py is imported once, here, checked against contract/interface.py, and passed down.
 
 Part of the contract: not meant to be edited (your code goes in model.py).
 """
 
+import hashlib
 import json
 import os
 import signal
@@ -23,7 +26,7 @@ from types import ModuleType
 
 import numpy as np
 
-from contract import dataset, hyperparameters, interface, metrics, model_artifact
+from contract import checkpoints, dataset, hyperparameters, interface, metrics, model_artifact
 from contract.cluster import Cluster, PeerError, SingleHost, one_host_trains, single_host
 from contract.interface import Data, Job
 from contract.paths import Paths
@@ -59,6 +62,10 @@ def main() -> int:
         paths.failure.unlink(missing_ok=True)
         train(paths, interface.load_model_code())
         finished.set()
+    except checkpoints.Interrupted as exc:
+        model_artifact.discard_staging(paths.model)
+        write_failure(paths, f"{exc}: a job with the same checkpoint location goes on from there")
+        return EXIT_STOPPED
     except Exception as exc:
         traceback.print_exc()
         model_artifact.discard_staging(paths.model)
@@ -124,7 +131,8 @@ def train_on(paths: Paths, config: dict, params: dict, cluster: Cluster, cluster
             _, y_valid = encode_labels(task, valid_table.labels, "validation", classes, group)
         print(f"task: {task}" + (f", classes: {', '.join(classes)}" if classes is not None else ""), flush=True)
 
-        job = Job(task=task, n_classes=0 if classes is None else len(classes), threads=cpu_count())
+        saved = open_checkpoints(paths, code, params, (train_table.features, y, valid_table, y_valid, classes), group)
+        job = Job(task=task, n_classes=0 if classes is None else len(classes), threads=cpu_count(), checkpoints=saved)
         names = train_table.feature_names
         validation = None if valid_table is None else Data(valid_table.features, y_valid, names)
         estimator = code.fit(given, Data(train_table.features, y, names), validation, job)
@@ -154,19 +162,77 @@ def train_on(paths: Paths, config: dict, params: dict, cluster: Cluster, cluster
     print(f"model saved to {paths.model}: {', '.join(names)}", flush=True)
 
 
+def open_checkpoints(
+    paths: Paths, code: ModuleType, params: dict, data: tuple, group
+) -> checkpoints.Checkpoints | None:
+    """The job's checkpoints when it has a checkpoint folder and model.py writes them (CHECKPOINTS).
+
+    A checkpoint belongs to one job's framework, hyperparameters and data (every host's share):
+    their fingerprint is in each one, and only a checkpoint with this job's is resumed from."""
+    directory = paths.checkpoints
+    if not directory.is_dir():
+        return None
+    if not interface.constant(code, "CHECKPOINTS"):
+        print(
+            f"checkpoints: {directory} exists, but {interface.constant(code, 'FRAMEWORK')} fits in one go "
+            "(model.py sets no CHECKPOINTS): nothing is saved there, and an interrupted job trains from the start",
+            flush=True,
+        )
+        return None
+    try:
+        every = checkpoints.every()
+    except ValueError as exc:
+        raise TrainingError(str(exc)) from None
+    features, y, valid_table, y_valid, classes = data
+    share = hashlib.sha256()
+    for array in (features, y, None if valid_table is None else valid_table.features, y_valid, classes):
+        _digest(share, array)
+    framework = interface.constant(code, "FRAMEWORK")
+    fingerprint = hashlib.sha256(
+        "\n".join([framework, json.dumps(params, sort_keys=True), *group.union([share.hexdigest()])]).encode()
+    ).hexdigest()
+    saved = checkpoints.Checkpoints(directory, fingerprint, every, writer=group.rank == 0)
+    found = group.union([str(saved.resume.round if saved.resume else 0)])
+    if len(found) > 1:
+        raise TrainingError(
+            f"the hosts found different checkpoints to resume from (rounds {', '.join(found)}); "
+            "every host must receive the same checkpoint folder"
+        )
+    checkpoints.active = saved
+    print(f"checkpoints: one every {every} rounds and at a SIGTERM, in {directory}", flush=True)
+    return saved
+
+
+def _digest(digest, array) -> None:
+    """Add an array (numbers, or text cells) to a hash: its shape and every value, in order."""
+    if array is None:
+        digest.update(b"none;")
+        return
+    array = np.asarray(array)
+    digest.update(f"{array.dtype.kind}{array.shape};".encode())
+    if array.dtype.kind in "OUS":
+        for value in array.ravel():
+            digest.update(str(value).encode() + b"\x1f")
+    else:
+        digest.update(np.ascontiguousarray(array).tobytes())
+
+
 def read_share(paths: Paths, config: dict, channel: str, group, feature_type: str = "number") -> dataset.Table:
     """This host's part of a channel. ShardedByS3Key: what SageMaker gave it. FullyReplicated
     (every host has everything): every world-th file, or every world-th row if there are
     fewer files than hosts, so the job as a whole sees every row once."""
     sharded = config["channels"].get(channel, {}).get("S3DistributionType") == "ShardedByS3Key"
-    part = None if group.world == 1 or sharded else (group.rank, group.world)
+    # A group whose library scores validation on each host's own rows (LightGBM) has every host read it whole.
+    whole = channel == "validation" and getattr(group, "whole_validation", False)
+    part = None if group.world == 1 or sharded or whole else (group.rank, group.world)
     table = dataset.read_channel(channel, paths.channel(channel), part, feature_type)
     print(
         f"{channel}: {len(table.labels)} rows, {table.features.shape[1]} features"
         + (" (text)" if feature_type == "text" else "")
         + f", {len(table.files)} file(s)"
         + (f", header {','.join(table.feature_names)}" if table.feature_names else "")
-        + (f" (share {group.rank + 1} of {group.world})" if group.world > 1 else ""),
+        + (" (all of it, on every host)" if whole else "")
+        + (f" (share {group.rank + 1} of {group.world})" if group.world > 1 and not whole else ""),
         flush=True,
     )
     return table
@@ -307,6 +373,14 @@ def _stop_on_signals(paths: Paths) -> None:
 
     def watch() -> None:
         signum = os.read(read_fd, 1)[0]
+        saving = checkpoints.active
+        if saving is not None and not (finished.is_set() or model_artifact.committed.is_set()):
+            # The main thread saves a checkpoint at the end of this round and exits (Interrupted).
+            saving.stop.set()
+            print(f"{signal.Signals(signum).name}: saving a checkpoint at the end of this round", flush=True)
+            deadline = time.monotonic() + checkpoints.GRACE_SECONDS
+            while time.monotonic() < deadline and not finished.is_set():
+                time.sleep(0.1)
         with model_artifact.commit_lock:  # never stop halfway through renaming the model into place
             done = finished.is_set() or model_artifact.committed.is_set()
             if not done:
