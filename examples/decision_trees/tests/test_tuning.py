@@ -303,14 +303,11 @@ def validation_accuracy(model_tar_gz, folder) -> float:
 
 
 def local_tuning_run(image, tmp_path, name: str, *args: str) -> subprocess.CompletedProcess:
-    """The script's --local --tune, as users run it; local mode's network is shared: one run at a time."""
+    """The script's --local --tune, as users run it."""
     env = {k: v for k, v in aws_env("http://127.0.0.1:9").items() if k != "AWS_ENDPOINT_URL"}
     command = [sys.executable, str(SCRIPT), "--local", "--image", image, "--workdir", str(tmp_path)]
     command += ["--port", str(free_port()), "--name", name, "--tune", *args, "--train-only"]
-    return subprocess.run(
-        ["flock", "/tmp/byoc-docker-tests.lock", *command],
-        env=env, capture_output=True, text=True, timeout=1200, cwd=PROJECT,
-    )  # fmt: skip
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=1200, cwd=PROJECT)
 
 
 @pytest.mark.container
