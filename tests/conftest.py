@@ -63,10 +63,26 @@ REPORT_DIR = Path(os.environ.setdefault("BYOC_REPORT_DIR", tempfile.mkdtemp(pref
 DOCKER_GROUP = pytest.mark.xdist_group("docker")
 
 
-def pytest_collection_modifyitems(items):
+@pytest.hookimpl(trylast=True)  # after every other plugin's marks
+def pytest_collection_modifyitems(session, items):
+    """Put each container test that names no group of its own in DOCKER_GROUP, then give every
+    grouped test the `@group` suffix that --dist loadgroup schedules by.
+
+    pytest-xdist 3.8 appends that suffix to `item._nodeid`, which pytest 9 no longer reads (a
+    node's id is `item._id` now): without this no group holds together, two container tests use
+    port 8080 and the sagemaker-local network at once, and each arm64 test builds its own image
+    under emulation. This runs before the worker sends its test ids to the controller."""
     for item in items:
         if item.get_closest_marker("container") and not item.get_closest_marker("xdist_group"):
             item.add_marker(DOCKER_GROUP)
+    if not session.config.getvalue("loadgroup"):
+        return
+    from _pytest.nodeid import coerce_node_id
+
+    for item in items:
+        groups = sorted({str(mark.args[0]) for mark in item.iter_markers("xdist_group") if mark.args})
+        if groups and not item.nodeid.endswith(f"@{'_'.join(groups)}"):
+            item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(groups)}")
 
 
 def pytest_sessionfinish(session):
