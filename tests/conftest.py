@@ -75,7 +75,7 @@ def pytest_collection_modifyitems(session, items):
     for item in items:
         if item.get_closest_marker("container") and not item.get_closest_marker("xdist_group"):
             item.add_marker(DOCKER_GROUP)
-    if not session.config.getvalue("loadgroup"):
+    if not getattr(session.config.option, "loadgroup", False):  # set in xdist workers only
         return
     from _pytest.nodeid import coerce_node_id
 
