@@ -33,7 +33,7 @@ import model as framework
 from contract import hyperparameters, interface
 
 RESUMABLE = interface.constant(framework, "CHECKPOINTS")
-resumable = pytest.mark.skipif(not RESUMABLE, reason="model.py writes no checkpoints (CHECKPOINTS is not set)")
+resumable = pytest.mark.applies(RESUMABLE, reason="model.py writes no checkpoints (CHECKPOINTS is not set)")
 SCHEMA = hyperparameters.load_schema()
 ROUNDS = next((key for key in ("num_round", "num_iterations") if key in SCHEMA), None)
 # Early stopping on, and enough rounds that it decides where training ends (round ~50 to ~100 here).
@@ -196,7 +196,7 @@ def test_without_a_checkpoint_folder_nothing_is_written(tmp_path):
     assert "checkpoints:" not in result.stdout and not (opt_ml / "checkpoints").exists()
 
 
-@pytest.mark.skipif(RESUMABLE, reason="model.py writes checkpoints")
+@pytest.mark.applies(not RESUMABLE, reason="model.py writes checkpoints")
 def test_a_model_without_checkpoints_says_it_trains_from_the_start(opt_ml):
     (opt_ml / "checkpoints").mkdir()
     result = run_train(opt_ml)

@@ -27,7 +27,7 @@ from contract import model_artifact
 
 # LightGBM's network, rendered only for LightGBM, and model.py training across hosts with it.
 LIGHTGBM = hasattr(framework, "join") and importlib.util.find_spec("contract.lightgbm_network") is not None
-lightgbm_only = pytest.mark.skipif(not LIGHTGBM, reason="LightGBM's network (contract/lightgbm_network.py)")
+lightgbm_only = pytest.mark.applies(LIGHTGBM, reason="LightGBM's network (contract/lightgbm_network.py)")
 
 
 def accuracy(model_dir, labels, X) -> float:
