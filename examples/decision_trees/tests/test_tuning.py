@@ -44,12 +44,36 @@ def tuned_by_schema() -> dict[str, str]:
     return {name: spec["tune"] for name, spec in schema().items() if "tune" in spec}
 
 
+def tunable() -> dict[str, str]:
+    """What these tests tune: the schema's "tune" ranges, then ranges over the bounds and choices it
+    declares (a schema needs no "tune" entry: tuning is optional); LOW:HIGH ranges before lists."""
+    found = dict(tuned_by_schema())
+    for name, spec in schema().items():
+        if name in found:
+            continue
+        if spec["type"] in ("int", "float") and "min" in spec and "max" in spec:
+            found[name] = f"{spec['min']}:{spec['max']}"
+        elif len(spec.get("choices", [])) > 1:
+            found[name] = ",".join(str(choice) for choice in spec["choices"][:2])
+    assert found, "hyperparameters.json gives no hyperparameter bounds or choices: nothing to tune"
+    return dict(sorted(found.items(), key=lambda item: ":" not in item[1]))
+
+
+def tune_arguments(count: int = 2) -> list[str]:
+    """--tune-range NAME=RANGE for the first `count` of tunable()."""
+    return [arg for name, text in list(tunable().items())[:count] for arg in ("--tune-range", f"{name}={text}")]
+
+
 def test_the_schemas_tune_ranges_are_typed_by_it(lifecycle):
     """Every "tune" range in hyperparameters.json parses, within the hyperparameter's own bounds."""
     from lifecycle.tuning import parse_ranges
 
+    if not tuned_by_schema():
+        with pytest.raises(ValueError, match="nothing to tune: pass --tune-range"):
+            parse_ranges([])
+        return
     ranges = parse_ranges([])
-    assert [r.name for r in ranges] == list(tuned_by_schema()) != []
+    assert [r.name for r in ranges] == list(tuned_by_schema())
     kinds = {"int": "Integer", "float": "Continuous"}
     for r in ranges:
         spec = schema()[r.name]
@@ -141,12 +165,14 @@ def test_tuning_job_on_sagemaker_against_moto(moto, lifecycle, capsys):
     from lifecycle.project import metric_definitions, sample_hyperparameters
 
     sagemaker = best_job_in_place(moto)
-    names = list(tuned_by_schema())
-    first, second = names[0], names[1]
+    ranges = tunable()
+    first, second = list(ranges)[:2]
+    # A range the schema declares is named alone (--tune-range NAME takes the schema's); another is given whole.
+    by_name = first if first in tuned_by_schema() else f"{first}={ranges[first]}"
     moto.queue("endpoint-results", [{"Body": "setosa", "ContentType": "text/csv"}])
     status, out, err = moto.run(
         lifecycle, capsys,
-        "--tune", "--tune-range", first, "--tune-range", f"{second}={schema()[second]['tune']}",
+        "--tune", "--tune-range", by_name, "--tune-range", f"{second}={ranges[second]}",
         "--objective", "validation:accuracy", "--max-jobs", "6", "--parallel-jobs", "3",
         "--early-stopping", "Auto", "--tune-seed", "7",
         "--spot", "--max-runtime", "1800", "--max-wait", "7200",
@@ -158,7 +184,7 @@ def test_tuning_job_on_sagemaker_against_moto(moto, lifecycle, capsys):
     request = moto.one("CreateHyperParameterTuningJob")
     assert request["HyperParameterTuningJobName"] == moto.name  # short enough to be the tuning job's name
     config = request["HyperParameterTuningJobConfig"]
-    expected_ranges = {r.name: r.request() for r in lifecycle.parse_ranges([first, second])}
+    expected_ranges = {r.name: r.request() for r in lifecycle.parse_ranges([by_name, f"{second}={ranges[second]}"])}
     sent_ranges = [r for kind in config["ParameterRanges"].values() for r in kind]
     assert {r["Name"]: r for r in sent_ranges} == expected_ranges
     assert config["Strategy"] == "Bayesian"
@@ -191,7 +217,8 @@ def test_tuning_as_a_command_on_the_deploy_python(moto):
     python = os.environ.get("DEPLOY_PYTHON") or sys.executable
     best_job_in_place(moto)
     moto.queue("endpoint-results", [{"Body": "setosa", "ContentType": "text/csv"}])
-    tuning = ["--tune", "--strategy", "Random", "--max-jobs", "4", "--spot", "--max-wait", "7200"]
+    ranges = [] if tuned_by_schema() else tune_arguments()  # the schema's own ranges, where it declares them
+    tuning = ["--tune", *ranges, "--strategy", "Random", "--max-jobs", "4", "--spot", "--max-wait", "7200"]
     result = subprocess.run(
         [python, str(SCRIPT), *modes.command_args(moto.name), *tuning],
         env=aws_env(moto.url, AWS_MAX_ATTEMPTS="1"), capture_output=True, text=True, timeout=300,
@@ -259,6 +286,8 @@ def test_spot_training_job_against_moto(moto, lifecycle, capsys):
 )
 def test_bad_tuning_and_spot_options_are_refused_before_any_request(args, message, lifecycle, capsys):
     common = ["--image", IMAGE, "--role-arn", ROLE, "--bucket", BUCKET]
+    if "--tune" in args and "--tune-range" not in args:
+        args = [*args, *tune_arguments(1)]  # a range to tune, whatever hyperparameters.json declares
     with pytest.raises(SystemExit) as exit_:
         lifecycle.parse_args([*common, *args])
     assert exit_.value.code == 2
@@ -267,7 +296,7 @@ def test_bad_tuning_and_spot_options_are_refused_before_any_request(args, messag
 
 def test_grid_options_are_refused_as_a_command(tmp_path):
     """As users run it: exit 2 and the sentence, with nothing listening for AWS requests."""
-    name = list(tuned_by_schema())[0]
+    name = list(tunable())[0]
     args = ["--image", IMAGE, "--role-arn", ROLE, "--bucket", BUCKET, "--tune", "--strategy", "Grid"]
     result = subprocess.run(
         [sys.executable, str(SCRIPT), *args, "--tune-range", f"{name}=1,2,3,1"],
@@ -281,9 +310,9 @@ def test_grid_options_are_refused_as_a_command(tmp_path):
 
 
 def grid_arguments() -> list[str]:
-    """A 2 x 2 grid: the two ends of the schema's first two tune ranges."""
+    """A 2 x 2 grid: the two ends of the first two tunable ranges."""
     arguments = []
-    for name, text in list(tuned_by_schema().items())[:2]:
+    for name, text in list(tunable().items())[:2]:
         ends = text.split(",")[:2] if ":" not in text else text.split(":")[:2]
         arguments += ["--tune-range", f"{name}={','.join(ends)}"]
     return arguments
@@ -303,7 +332,9 @@ def validation_accuracy(model_tar_gz, folder) -> float:
 
 
 def local_tuning_run(image, tmp_path, name: str, *args: str) -> subprocess.CompletedProcess:
-    """The script's --local --tune, as users run it."""
+    """The script's --local --tune, as users run it (over the schema's ranges, or tunable()'s if it declares none)."""
+    if "--tune-range" not in args and not tuned_by_schema():
+        args = (*args, *tune_arguments())
     env = {k: v for k, v in aws_env("http://127.0.0.1:9").items() if k != "AWS_ENDPOINT_URL"}
     command = [sys.executable, str(SCRIPT), "--local", "--image", image, "--workdir", str(tmp_path)]
     command += ["--port", str(free_port()), "--name", name, "--tune", *args, "--train-only"]

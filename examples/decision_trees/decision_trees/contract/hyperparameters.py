@@ -192,11 +192,12 @@ README_END = "<!-- end of hyperparameters -->"
 
 
 def readme_table(schema: dict[str, dict[str, Any]]) -> str:
-    """The schema as a Markdown table: name, type, default, allowed values, meaning."""
-    rows = ["| name | type | default | allowed | meaning |", "|---|---|---|---|---|"]
+    """The schema as a Markdown table: name, type, default, allowed values, the range `--tune` searches, meaning."""
+    rows = ["| name | type | default | allowed | tuned over | meaning |", "|---|---|---|---|---|---|"]
     for name, spec in schema.items():
         default = "none" if spec["default"] is None else json.dumps(spec["default"]).strip('"')
-        rows.append(f"| `{name}` | {spec['type']} | `{default}` | {describe_range(spec)} | {spec['help']} |")
+        tune = f"`{spec['tune']}`" if "tune" in spec else ""
+        rows.append(f"| `{name}` | {spec['type']} | `{default}` | {describe_range(spec)} | {tune} | {spec['help']} |")
     return "\n".join(rows)
 
 
