@@ -99,17 +99,25 @@ def one_host_trains(cluster: Cluster, timeout: float = PEER_TIMEOUT):
                 connection.sendall(b"1")
 
 
-def _wait_for(leader: str, timeout: float) -> None:
-    print(f"waiting for {leader} to train and write the model", flush=True)
-    deadline = time.monotonic() + timeout
+def reach(host: str, attempt, timeout: float, deadline: float | None = None):
+    """attempt()'s result, retried while it raises OSError: another host's name resolves, and its port
+    answers, only once its container is up, and a job's hosts start in any order. PeerError at the
+    deadline (default: timeout seconds from now), naming the host."""
+    deadline = time.monotonic() + timeout if deadline is None else deadline
     while True:
         try:
-            connection = socket.create_connection((leader, HOLD_PORT), timeout=5)
-            break
+            return attempt()
         except OSError as exc:
             if time.monotonic() > deadline:
-                raise PeerError(f"host {leader} did not appear within {timeout} s ({exc})") from None
+                raise PeerError(
+                    f"host {host} did not appear within {timeout:g} s ({exc}); a multi-host job needs every host"
+                ) from None
             time.sleep(0.5)
+
+
+def _wait_for(leader: str, timeout: float) -> None:
+    print(f"waiting for {leader} to train and write the model", flush=True)
+    connection = reach(leader, lambda: socket.create_connection((leader, HOLD_PORT), timeout=5), timeout)
     with connection:
         connection.settimeout(None)  # training takes as long as it takes
         try:

@@ -33,7 +33,7 @@ import time
 from lightgbm.basic import _LIB, LightGBMError
 
 from contract import model_artifact
-from contract.cluster import PEER_TIMEOUT, PeerError
+from contract.cluster import PEER_TIMEOUT, PeerError, reach
 from contract.dataset import DataError
 from contract.hyperparameters import HyperparameterError
 from contract.paths import Paths
@@ -292,16 +292,9 @@ def _gather_hosts(cluster, deadline: float) -> tuple[dict[int, socket.socket], d
 def _reach_leader(cluster, deadline: float) -> socket.socket:
     """Another host: its connection to algo-1, whose name resolves once its container is up."""
     leader = cluster.hosts[0]
-    while True:
-        try:
-            connection = socket.create_connection((leader, EXCHANGE_PORT), timeout=5)
-            break
-        except OSError as exc:
-            if time.monotonic() > deadline:
-                raise PeerError(
-                    f"host {leader} did not appear within {PEER_TIMEOUT} s ({exc}); a multi-host job needs every host"
-                ) from None
-            time.sleep(0.5)
+    connection = reach(
+        leader, lambda: socket.create_connection((leader, EXCHANGE_PORT), timeout=5), PEER_TIMEOUT, deadline
+    )
     _send(connection, {"host": cluster.current, "rank": cluster.rank, "port": LISTEN_PORT})
     return connection
 

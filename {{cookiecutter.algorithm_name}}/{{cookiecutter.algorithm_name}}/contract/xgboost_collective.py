@@ -8,14 +8,13 @@ Part of the contract: not meant to be edited (your code goes in model.py).
 
 import contextlib
 import socket
-import time
 from dataclasses import dataclass
 
 import numpy as np
 import xgboost
 from xgboost.tracker import RabitTracker
 
-from contract.cluster import PEER_TIMEOUT
+from contract.cluster import PEER_TIMEOUT, reach
 
 # Multi-host training: XGBoost's own collective (rabit). The first host runs the tracker on
 # this port; every host joins with its share of the data and all build the same trees.
@@ -25,7 +24,7 @@ TRACKER_PORT = 9099
 @contextlib.contextmanager
 def join(cluster):
     """The context in which this host trains one model together with the job's other hosts."""
-    leader_address = _resolve(cluster.hosts[0])
+    leader_address = reach(cluster.hosts[0], lambda: socket.gethostbyname(cluster.hosts[0]), PEER_TIMEOUT)
     tracker = None
     print(f"{cluster.current}: joining {cluster.world} hosts (tracker {cluster.hosts[0]}:{TRACKER_PORT})", flush=True)
     try:
@@ -80,17 +79,3 @@ class Group:
     def every(self, flag: bool) -> bool:
         votes = np.array([1 if flag else 0], dtype=np.int32)
         return bool(xgboost.collective.allreduce(votes, xgboost.collective.Op.MIN)[0])
-
-
-def _resolve(host: str) -> str:
-    """The host's address, retrying while the job's other hosts are still coming up."""
-    deadline = time.monotonic() + PEER_TIMEOUT
-    while True:
-        try:
-            return socket.gethostbyname(host)
-        except OSError as exc:
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"host {host} did not appear within {PEER_TIMEOUT} s ({exc}); a multi-host job needs every host"
-                ) from exc
-            time.sleep(1)
