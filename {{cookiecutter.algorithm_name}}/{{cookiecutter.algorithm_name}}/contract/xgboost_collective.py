@@ -14,7 +14,8 @@ import numpy as np
 import xgboost
 from xgboost.tracker import RabitTracker
 
-from contract.cluster import PEER_TIMEOUT, reach
+from contract import model_artifact
+from contract.cluster import PEER_TIMEOUT, ModelHold, reach
 
 # Multi-host training: XGBoost's own collective (rabit). The first host runs the tracker on
 # this port; every host joins with its share of the data and all build the same trees.
@@ -25,6 +26,7 @@ TRACKER_PORT = 9099
 def join(cluster):
     """The context in which this host trains one model together with the job's other hosts."""
     leader_address = reach(cluster.hosts[0], lambda: socket.gethostbyname(cluster.hosts[0]), PEER_TIMEOUT)
+    hold = ModelHold(cluster)  # after training, the other hosts wait for algo-1's model
     tracker = None
     print(f"{cluster.current}: joining {cluster.world} hosts (tracker {cluster.hosts[0]}:{TRACKER_PORT})", flush=True)
     try:
@@ -46,14 +48,23 @@ def join(cluster):
         if tracker is not None:
             tracker.wait_for(PEER_TIMEOUT)
     except xgboost.core.XGBoostError as exc:
+        hold.close()
         raise RuntimeError(
             f"hosts {', '.join(cluster.hosts)} could not train together ({_reason(exc)}); check that every "
             f"host started within PEER_TIMEOUT_SECONDS={PEER_TIMEOUT} and can reach {cluster.hosts[0]}:{TRACKER_PORT}"
         ) from exc
+    except BaseException:
+        hold.close()
+        raise
     finally:
         if tracker is not None:
             with contextlib.suppress(xgboost.core.XGBoostError):  # already reported above
                 tracker.free()
+    if cluster.leader:
+        hold.release_once(model_artifact.committed)
+    else:
+        hold.wait()
+        model_artifact.committed.set()  # the job's model is in place: a SIGTERM from now on ends this host with 0
 
 
 def _reason(exc: Exception) -> str:
