@@ -17,7 +17,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import DOCKER_GROUP, REPORT, render, run, tool_env
+from conftest import REPORT, render, run, tool_env
 
 CHANGE = re.compile(r"<!-- change (?P<name>[\w-]+): (?P<file>\S+) "
                     r"(?P<action>function \w+|value \w+|imports|append|add|replace|delete) -->\n"
@@ -89,43 +89,41 @@ def test_every_framework_readme_has_worked_changes(tmp_path):
 
 EXPECTED_ESTIMATOR = {"random-forest": "RandomForestClassifier", "pipeline": "LogisticRegression",
                       "text-classifier": "TfidfVectorizer"}
-CONTAINER_CHANGES = ("text-classifier",)
-WORKED = [("scikit-learn", "random-forest"), ("scikit-learn", "pipeline"),
-          pytest.param("scikit-learn", "text-classifier", marks=DOCKER_GROUP),  # it runs make test-container too
+WORKED = [("scikit-learn", "random-forest"), ("scikit-learn", "pipeline"), ("scikit-learn", "text-classifier"),
           ("xgboost", "colsample-bylevel"), ("lightgbm", "extra-trees")]
 
 
-@pytest.mark.parametrize("framework, change", WORKED)
-def test_a_worked_change_passes_the_projects_own_tests(tmp_path, framework, change):
+def changed_project(tmp_path, framework: str, change: str) -> tuple[Path, list[str], list[str]]:
+    """A fresh render with the README's change applied and `make readme` run, committed as "render" then
+    staged; (the project, the files touched, the diff's lines)."""
     project = render(tmp_path, framework=framework)
-    program = project.name
     git(project, "init", "-q")
     git(project, "add", "-A")
     git(project, "commit", "-qm", "render")
-    steps = changes((project / "README.md").read_text())[change]
-    for step in steps:
-        apply(project, program, step)
+    for step in changes((project / "README.md").read_text())[change]:
+        apply(project, project.name, step)
     readme = run(["make", "readme", f"PYTHON={sys.executable}"], cwd=project)
     assert readme.returncode == 0, readme.stdout + readme.stderr
     git(project, "add", "-A")  # new files (the text classifier's data) count as changes too
     touched = git(project, "diff", "--cached", "--name-only").split()
+    return project, touched, git(project, "diff", "--cached", "-U0").splitlines()
+
+
+@pytest.mark.parametrize("framework, change", WORKED)
+def test_a_worked_change_passes_the_projects_own_tests(tmp_path, framework, change):
+    project, touched, diff = changed_project(tmp_path, framework, change)
+    program = project.name
     assert touched and all(USER_FILES.match(path) for path in touched), touched
     if framework == "scikit-learn":
         result = run(["make", "test", f"PYTHON={sys.executable}"], cwd=project)
     else:  # the schema change reaches training: the boosting renders' full suites run in test_generated_projects
         result = run([sys.executable, "-m", "pytest", "-q", "tests/test_train.py", "tests/test_hyperparameters.py",
                       "tests/test_interface.py"], cwd=project)
-    diff = git(project, "diff", "--cached", "-U0").splitlines()
     added = [line for line in diff if line.startswith("+") and not line.startswith("+++")]
     removed = [line for line in diff if line.startswith("-") and not line.startswith("---")]
     REPORT.append(f"worked change {framework}/{change}: {', '.join(touched)}; +{len(added)} -{len(removed)} lines; "
                   + summary(result.stdout))
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    if change in CONTAINER_CHANGES:  # its hooks change what goes over the wire: the image must agree
-        image = f"byoc-worked-{change}"
-        result = run(["make", "test-container", f"PYTHON={sys.executable}", f"IMAGE={image}"], cwd=project)
-        REPORT.append(f"worked change {framework}/{change}: make test-container: {summary(result.stdout)}")
-        assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     if framework == "scikit-learn":  # the model trained on the sample data is the one the change asked for
         opt_ml = tmp_path / "opt_ml"
         shutil.copytree(project / "local_test" / "test_dir", opt_ml)
@@ -134,6 +132,17 @@ def test_a_worked_change_passes_the_projects_own_tests(tmp_path, framework, chan
         assert trained.returncode == 0, trained.stderr
         with zipfile.ZipFile(opt_ml / "model" / "model.skops") as archive:
             assert EXPECTED_ESTIMATOR[change] in archive.read("schema.json").decode()
+
+
+@pytest.mark.container
+def test_the_text_classifiers_hooks_pass_the_projects_container_tests(tmp_path):
+    """Its input hook and text features change what goes over the wire: the image must agree. (Apart
+    from the host suite above, so that only this half waits its turn among the container tests.)"""
+    project, _touched, _diff = changed_project(tmp_path, "scikit-learn", "text-classifier")
+    image = "byoc-worked-text-classifier"
+    result = run(["make", "test-container", f"PYTHON={sys.executable}", f"IMAGE={image}"], cwd=project)
+    REPORT.append(f"worked change scikit-learn/text-classifier: make test-container: {summary(result.stdout)}")
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
 
 
 def test_a_users_own_regression_data_passes_the_generated_tests_unedited(tmp_path):
