@@ -47,16 +47,11 @@ reference says; only the sentences are quoted from users' reports):
 from __future__ import annotations
 
 import argparse
-import collections
-import hashlib
 import http.client
 import json
 import re
-import shutil
 import signal
 import sys
-import tarfile
-import tempfile
 import threading
 import urllib.parse
 import uuid
@@ -66,7 +61,9 @@ from typing import Any
 
 if __package__ in (None, ""):  # python lifecycle/front.py: the project folder on the path, as -m has it
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from lifecycle.multimodel_host import MultiModelHost
 from lifecycle.project import _load_program_module
+from lifecycle.runtime_errors import FrontError, validation
 
 HOSTING = _load_program_module("hosting")
 FRONT_MODES = ("realtime", "serverless", "multimodel", "inference-component", "async")
@@ -81,18 +78,6 @@ FORWARDED = ("Content-Type", "Accept", "X-Amzn-SageMaker-Custom-Attributes", "X-
              "X-Amzn-SageMaker-Inference-Id")  # fmt: skip
 ENDPOINT_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 ROUTE = re.compile(r"/endpoints/(?P<name>[^/]+)/(?P<operation>invocations|async-invocations)")
-
-
-class FrontError(Exception):
-    """An error answer of the sagemaker-runtime API: its code, HTTP status and body members."""
-
-    def __init__(self, code: str, status: int, message: str, **members: Any):
-        super().__init__(message)
-        self.code, self.status, self.message, self.members = code, status, message, members
-
-
-def validation(message: str) -> FrontError:
-    return FrontError("ValidationError", 400, message)
 
 
 class Upstream:
@@ -382,93 +367,6 @@ class LocalFront:
             self._s3_client().put_object(Bucket=bucket, Key=key, Body=data)
 
 
-class MultiModelHost:
-    """What SageMaker's multi-model host does around the container's /models API (contract.md §4):
-    unpack a target on its first invoke, load it, invoke it, and unload the least recently used
-    model when the container answers 507."""
-
-    def __init__(self, front: LocalFront, model_data_dir: Path, scratch_dir: str | Path | None,
-                 mounts: dict[str, str]):  # fmt: skip
-        self.front, self.model_data_dir = front, model_data_dir.resolve()
-        self._own_scratch = scratch_dir is None
-        self.scratch = Path(scratch_dir or tempfile.mkdtemp(prefix="mme-models-")).resolve()
-        self.mounts = {str(Path(host).resolve()): container for host, container in mounts.items()}
-        self.loaded: collections.OrderedDict[str, str] = collections.OrderedDict()  # model_name -> target, LRU first
-        self.lock = threading.Lock()  # one load at a time, as the order of evictions matters
-
-    @staticmethod
-    def model_name(target: str) -> str:
-        """Opaque, as SageMaker's is: the container must not parse it back into the target."""
-        return hashlib.sha256(target.encode()).hexdigest()[:32]
-
-    def container_path(self, path: Path) -> str:
-        for host, container in self.mounts.items():
-            if path == Path(host) or Path(host) in path.parents:
-                return container.rstrip("/") + "/" + path.relative_to(host).as_posix()
-        return str(path)
-
-    def invoke(self, endpoint: str, target: str, body: bytes, headers: dict[str, str]):
-        name = self.model_name(target)
-        for _ in range(2):  # once more if the container no longer holds a model we loaded
-            self.ensure_loaded(endpoint, target, name)
-            answer = self.front._call("POST", f"/models/{name}/invoke", body, headers, endpoint)
-            if answer[0] != 404:
-                with self.lock:
-                    if name in self.loaded:
-                        self.loaded.move_to_end(name)
-                return answer
-            with self.lock:
-                self.loaded.pop(name, None)
-        return answer
-
-    def ensure_loaded(self, endpoint: str, target: str, name: str) -> None:
-        with self.lock:
-            if name in self.loaded:
-                return
-            folder = self.unpack(target, name)
-            request = json.dumps({"model_name": name, "url": self.container_path(folder)}).encode()
-            while True:
-                status, _, answer = self.front._call("POST", "/models", request,
-                                                     {"Content-Type": "application/json"}, endpoint)  # fmt: skip
-                if status in (200, 409):  # 409: the container holds it already (we restarted, it did not)
-                    self.loaded[name] = target
-                    return
-                if status == 507 and self.loaded:
-                    self.unload_oldest(endpoint)
-                    continue
-                shutil.rmtree(folder.parent, ignore_errors=True)
-                raise self.front.model_error(endpoint, status, answer)
-
-    def unload_oldest(self, endpoint: str) -> None:
-        oldest, _ = self.loaded.popitem(last=False)
-        self.front._call("DELETE", f"/models/{oldest}", None, {}, endpoint)  # 404: already gone, as wanted
-        shutil.rmtree(self.scratch / oldest, ignore_errors=True)
-
-    def unpack(self, target: str, name: str) -> Path:
-        """<model_data_dir>/<target> unpacked into <scratch>/<name>/model."""
-        archive = (self.model_data_dir / target).resolve()
-        if self.model_data_dir not in archive.parents or not archive.is_file():
-            raise validation(
-                f"Failed to download model data(bucket: {self.model_data_dir}, key: {target}). Please ensure that "
-                "there is an object located at the URL and that the role passed to CreateModel has permissions to "
-                "download the model."
-            )
-        folder = self.scratch / name / "model"
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-        try:
-            with tarfile.open(archive, "r:*") as tar:
-                _extract(tar, folder)
-        except (tarfile.TarError, OSError, ValueError) as exc:
-            shutil.rmtree(folder.parent, ignore_errors=True)
-            raise validation(f"Failed to extract model data for target model {target}: {exc}") from None
-        folder.parent.chmod(0o755)  # read by the container's user, whoever it is
-        return folder
-
-    def close(self) -> None:
-        if self._own_scratch:
-            shutil.rmtree(self.scratch, ignore_errors=True)
-
 
 def runtime_client(url: str, region: str = "us-east-1", timeout_seconds: float = 60):
     """A boto3 sagemaker-runtime client at a front's url, as an application makes one for AWS (with
@@ -483,19 +381,6 @@ def runtime_client(url: str, region: str = "us-east-1", timeout_seconds: float =
         config=Config(read_timeout=timeout_seconds + 10, connect_timeout=5),
     )  # fmt: skip
 
-
-def _extract(tar: tarfile.TarFile, folder: Path) -> None:
-    """Extract without letting a member escape folder (tarfile's "data" filter where it exists)."""
-    if hasattr(tarfile, "data_filter"):
-        tar.extractall(folder, filter="data")
-        return
-    for member in tar.getmembers():  # Python 3.10 before 3.10.12
-        target = (folder / member.name).resolve()
-        if folder.resolve() not in target.parents and target != folder.resolve():
-            raise ValueError(f"{member.name!r} is outside the archive's folder")
-        if member.issym() or member.islnk() or member.isdev():
-            raise ValueError(f"{member.name!r} is a link or a device")
-    tar.extractall(folder)
 
 
 def _split(location: str) -> tuple[str, str, str]:

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import time
 import uuid
+from functools import cached_property
 from pathlib import Path
 
 from conftest import ANY_BUT_502, Server, descendants, docker, listening, process_table, start_server, wait_for_answer
@@ -66,33 +67,17 @@ class HostEndpoint:
                 self.server.stop(signal.SIGKILL)
 
 
-class ContainerEndpoint:
-    """`docker run IMAGE serve` with opt_ml/model mounted read-only at /opt/ml/model (unless opt_ml is None)."""
+class RunningContainer:
+    """A container of the image, by name: what the tests read of it and do to it."""
 
-    kind = "container"
-    address = "0.0.0.0"  # the image's LISTEN_ADDRESS: SageMaker reaches the container from outside
+    def __init__(self, name: str, port: int = 8080):
+        self.name = name
+        self.port = port  # where the server listens inside the container
 
-    def __init__(
-        self,
-        image: str,
-        opt_ml: Path | None,
-        wait_healthy: bool = True,
-        options=(),
-        prefix: str = "byoc-contract",
-        **env,
-    ):
-        self.name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-        self.port = int(env.get("SAGEMAKER_BIND_TO_PORT", 8080))
-        args = ["run", "-d", "--name", self.name, "-p", f"127.0.0.1::{self.port}"]
-        if opt_ml is not None:  # None: no /opt/ml/model, as in a multi-model container
-            args += ["-v", f"{opt_ml / 'model'}:/opt/ml/model:ro"]
-        args += list(options)
-        for key, value in env.items():
-            args += ["-e", f"{key}={value}"]
-        docker(*args, image, "serve")
-        published = docker("port", self.name, f"{self.port}/tcp").stdout.split()[0]
-        self.url = "http://127.0.0.1:" + published.rsplit(":", 1)[1]
-        wait_for_answer(self.url + "/ping", 240, self.running, self.logs, (200,) if wait_healthy else ANY_BUT_502)
+    @cached_property
+    def url(self) -> str:
+        published = docker("port", self.name, f"{self.port}/tcp").stdout.split()[0]  # 127.0.0.1:PORT
+        return "http://127.0.0.1:" + published.rsplit(":", 1)[1]
 
     def inspect(self) -> dict:
         return json.loads(docker("inspect", self.name).stdout)[0]
@@ -101,14 +86,20 @@ class ContainerEndpoint:
         result = docker("logs", self.name, check=False)
         return result.stdout + result.stderr
 
+    def stdout(self) -> str:
+        return docker("logs", self.name).stdout
+
+    def python(self, code: str, *args: str) -> str:
+        return docker("exec", self.name, "python3", "-c", code, *args).stdout
+
     def processes(self) -> list[dict]:
-        """serve (PID 1) and what descends from it; the `docker exec` that lists them is not among them."""
+        """PID 1 and what descends from it; the `docker exec` that lists them is not among them."""
         code = inspect.getsource(process_table) + "\nimport json, os\nprint(json.dumps(process_table()))\n"
-        table = json.loads(docker("exec", self.name, "python3", "-c", code).stdout)
+        table = json.loads(self.python(code))
         return [p for p in table if p["pid"] == 1] + descendants(table, 1)
 
     def kill(self, pid: int, sig: int = signal.SIGKILL) -> None:
-        docker("exec", self.name, "python3", "-c", f"import os; os.kill({pid}, {int(sig)})")
+        self.python(f"import os; os.kill({pid}, {int(sig)})")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 40) -> int:
         if sig == signal.SIGTERM:  # as SageMaker does: SIGTERM, then SIGKILL after the grace period
@@ -118,6 +109,7 @@ class ContainerEndpoint:
         return self.wait(timeout)
 
     def wait(self, timeout: float) -> int:
+        """The exit code, once the container has ended."""
         return int(docker("wait", self.name, timeout=timeout).stdout.strip())
 
     def running(self) -> bool:
@@ -133,10 +125,36 @@ class ContainerEndpoint:
     def read_first(self, paths: tuple[str, ...]) -> str:
         """The first of these files that exists in the container (e.g. cgroup v2's name, then v1's)."""
         script = "for p in sys.argv[1:]:\n    if os.path.exists(p):\n        print(open(p).read()); break"
-        return docker("exec", self.name, "python3", "-c", f"import os, sys\n{script}", *paths).stdout.strip()
+        return self.python(f"import os, sys\n{script}", *paths).strip()
 
     def remove(self) -> None:
         docker("rm", "-f", self.name, check=False)
+
+
+class ContainerEndpoint(RunningContainer):
+    """`docker run IMAGE serve` with opt_ml/model mounted read-only at /opt/ml/model (unless opt_ml is None)."""
+
+    kind = "container"
+    address = "0.0.0.0"  # the image's LISTEN_ADDRESS: SageMaker reaches the container from outside
+
+    def __init__(
+        self,
+        image: str,
+        opt_ml: Path | None,
+        wait_healthy: bool = True,
+        options=(),
+        prefix: str = "byoc-contract",
+        **env,
+    ):
+        super().__init__(f"{prefix}-{uuid.uuid4().hex[:8]}", int(env.get("SAGEMAKER_BIND_TO_PORT", 8080)))
+        args = ["run", "-d", "--name", self.name, "-p", f"127.0.0.1::{self.port}"]
+        if opt_ml is not None:  # None: no /opt/ml/model, as in a multi-model container
+            args += ["-v", f"{opt_ml / 'model'}:/opt/ml/model:ro"]
+        args += list(options)
+        for key, value in env.items():
+            args += ["-e", f"{key}={value}"]
+        docker(*args, image, "serve")
+        wait_for_answer(self.url + "/ping", 240, self.running, self.logs, (200,) if wait_healthy else ANY_BUT_502)
 
 
 @contextlib.contextmanager

@@ -15,7 +15,6 @@ removed at the end, even when a test fails. Starting a container costs seconds o
 so do the serving containers.
 """
 
-import inspect
 import itertools
 import json
 import os
@@ -27,7 +26,6 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 
 import pytest
@@ -43,7 +41,8 @@ from conftest import (
     wait_for_answer,
     write_channel,
 )
-from endpoints import poll, process_table, workers
+from endpoints import RunningContainer as Container
+from endpoints import poll, workers
 
 pytestmark = pytest.mark.container
 
@@ -95,45 +94,6 @@ print(json.dumps(facts))
 
 def mount(host: Path, target: str, read_only: bool = False) -> str:
     return f"{host}:{target}" + (":ro" if read_only else "")
-
-
-@dataclass
-class Container:
-    name: str
-    port: int = 8080  # where the server listens inside the container
-
-    def inspect(self) -> dict:
-        return json.loads(docker("inspect", self.name).stdout)[0]
-
-    def running(self) -> bool:
-        return self.inspect()["State"]["Running"]
-
-    def logs(self) -> str:
-        result = docker("logs", self.name, check=False)
-        return result.stdout + result.stderr
-
-    def stdout(self) -> str:
-        return docker("logs", self.name).stdout
-
-    def wait(self, timeout: float) -> int:
-        """The exit code, once the container has ended by itself."""
-        return int(docker("wait", self.name, timeout=timeout).stdout.strip())
-
-    @cached_property
-    def url(self) -> str:
-        address = docker("port", self.name, f"{self.port}/tcp").stdout.split()[0]  # 127.0.0.1:PORT
-        return f"http://{address}"
-
-    def python(self, code: str) -> str:
-        return docker("exec", self.name, "python3", "-c", code).stdout
-
-    def processes(self) -> list[dict]:
-        """Live processes (zombies left out), without the `docker exec` that lists them."""
-        code = inspect.getsource(process_table) + "\nimport json, os\nprint(json.dumps(process_table()))\n"
-        return [p for p in json.loads(self.python(code)) if p["ppid"] != 0]
-
-    def kill(self, pid: int, signal_number: int = 9) -> None:
-        self.python(f"import os; os.kill({pid}, {signal_number})")
 
 
 class Launcher:

@@ -474,11 +474,15 @@ def test_inference_component_endpoint_config_with_autoscaling_manages_instances(
     ],
 )
 def test_bad_hosting_options_are_refused_before_any_request(args, message, lifecycle, capsys):
-    common = ["--image", IMAGE, "--role-arn", ROLE, "--bucket", BUCKET]
+    assert message in refusal(lifecycle, capsys, args)
+
+
+def refusal(lifecycle, capsys, args: list[str]) -> str:
+    """What the script's argument parsing prints as it refuses args (exit 2, before any request is made)."""
     with pytest.raises(SystemExit) as exit_:
-        lifecycle.parse_args([*common, *args])
+        lifecycle.parse_args(["--image", IMAGE, "--role-arn", ROLE, "--bucket", BUCKET, *args])
     assert exit_.value.code == 2
-    assert message in capsys.readouterr().err
+    return capsys.readouterr().err
 
 
 def test_bad_mode_option_as_a_command(tmp_path):

@@ -415,3 +415,32 @@ def test_in_a_job_of_several_hosts_the_others_wait_for_the_one_that_trains(monke
         assert outcome == {"trains": False}
     else:
         assert "stopped before writing the model" in outcome["error"]
+
+
+@pytest.mark.parametrize("written", [True, False])
+def test_after_training_together_the_other_hosts_end_once_the_model_is_written(monkeypatch, written):
+    """Frameworks that train across hosts (XGBoost's join): algo-1 writes the model after the hosts
+    are done together; the others wait for its word, or fail if it stops first."""
+    monkeypatch.setattr(cluster, "HOLD_PORT", free_port())
+    hosts, outcome = ("localhost", "follower"), {}
+    leader = cluster.ModelHold(cluster.Cluster(hosts, "localhost"), timeout=10)
+
+    def follower():
+        try:
+            cluster.ModelHold(cluster.Cluster(hosts, "follower"), timeout=10).wait()
+            outcome["done"] = True
+        except cluster.PeerError as exc:
+            outcome["error"] = str(exc)
+
+    waiting = threading.Thread(target=follower)
+    waiting.start()
+    model_written = threading.Event()
+    leader.release_once(model_written)
+    time.sleep(0.5)
+    assert waiting.is_alive()  # still waiting while algo-1 writes the model
+    if written:
+        model_written.set()
+    else:
+        leader.close()  # what algo-1's process ending does to its socket
+    waiting.join(10)
+    assert outcome == {"done": True} if written else "stopped before writing the model" in outcome["error"]

@@ -7,9 +7,11 @@ then agrees on the classes through `union` and gives each host its share of the 
 other framework trains on one host and this module is a formality.
 """
 
+import atexit
 import contextlib
 import os
 import socket
+import threading
 import time
 from dataclasses import dataclass
 
@@ -73,48 +75,88 @@ def share(n_items: int, rank: int, world: int) -> slice:
     return slice(rank, n_items, world)
 
 
+class ModelHold:
+    """algo-1's word to the job's other hosts that the model is written. They wait for it, so that no
+    host ends the job before the model exists: the SDK's local mode stops every container once one
+    exits, and algo-1 stopped before its model is committed fails the job. The waiting hosts'
+    connections queue in algo-1's listen backlog until then; if algo-1 fails, its socket closes
+    and they fail too. Made on every host before the hosts train, so algo-1 listens first."""
+
+    def __init__(self, cluster: Cluster, timeout: float = PEER_TIMEOUT):
+        self.cluster, self.timeout = cluster, timeout
+        self.server = socket.create_server(("", HOLD_PORT), backlog=cluster.world) if cluster.leader else None
+
+    def release(self) -> None:
+        """algo-1, with its model written: the word to every other host."""
+        with self.server as server:
+            server.settimeout(self.timeout)
+            for _ in range(self.cluster.world - 1):
+                try:
+                    connection, _address = server.accept()
+                except OSError:
+                    print(f"{self.cluster.current}: not every other host asked for the model within "
+                          f"{self.timeout} s", flush=True)  # fmt: skip
+                    return
+                with connection:
+                    connection.sendall(b"1")
+
+    def release_once(self, written: threading.Event) -> None:
+        """algo-1, which writes the model later: the word goes out when `written` is set; a process
+        ending just then still sends it."""
+        telling = threading.Thread(target=lambda: written.wait() and self.release(), name="model-written", daemon=True)
+        telling.start()
+        atexit.register(lambda: telling.join(10) if written.is_set() else None)
+
+    def wait(self, what: str = "write the model") -> None:
+        """Another host: until algo-1 has written the model (PeerError if it stops first)."""
+        leader = self.cluster.hosts[0]
+        print(f"{self.cluster.current}: waiting for {leader} to {what}", flush=True)
+        connection = reach(leader, lambda: socket.create_connection((leader, HOLD_PORT), timeout=5), self.timeout)
+        with connection:
+            connection.settimeout(None)  # training takes as long as it takes
+            try:
+                done = connection.recv(1) == b"1"
+            except OSError:
+                done = False
+        if not done:
+            raise PeerError(f"host {leader} stopped before writing the model; its log says why")
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
 @contextlib.contextmanager
 def one_host_trains(cluster: Cluster, timeout: float = PEER_TIMEOUT):
     """For a framework that trains on one host, in a job of several: yields whether this host trains.
 
-    The leader trains; the other hosts wait until it has written the model, so that no host ends
-    the job first (the SDK's local mode stops every container once one exits) and the job succeeds
-    or fails with the leader. The waiting hosts' connections queue in the leader's listen backlog
-    until it is done; if it fails, its socket closes and they fail too.
+    The leader trains; the other hosts wait until it has written the model (ModelHold), and the job
+    succeeds or fails with the leader.
     """
+    hold = ModelHold(cluster, timeout)
     if not cluster.leader:
-        _wait_for(cluster.hosts[0], timeout)
+        hold.wait("train and write the model")
         yield False
         return
-    with socket.create_server(("", HOLD_PORT), backlog=cluster.world) as server:
+    try:
         yield True
-        server.settimeout(timeout)
-        for _ in range(cluster.world - 1):
-            try:
-                connection, _address = server.accept()
-            except OSError:
-                print(f"{cluster.current}: not every other host asked for the model within {timeout} s", flush=True)
-                return
-            with connection:
-                connection.sendall(b"1")
+    except BaseException:
+        hold.close()
+        raise
+    hold.release()
 
 
-def _wait_for(leader: str, timeout: float) -> None:
-    print(f"waiting for {leader} to train and write the model", flush=True)
-    deadline = time.monotonic() + timeout
+def reach(host: str, attempt, timeout: float, deadline: float | None = None):
+    """attempt()'s result, retried while it raises OSError: another host's name resolves, and its port
+    answers, only once its container is up, and a job's hosts start in any order. PeerError at the
+    deadline (default: timeout seconds from now), naming the host."""
+    deadline = time.monotonic() + timeout if deadline is None else deadline
     while True:
         try:
-            connection = socket.create_connection((leader, HOLD_PORT), timeout=5)
-            break
+            return attempt()
         except OSError as exc:
             if time.monotonic() > deadline:
-                raise PeerError(f"host {leader} did not appear within {timeout} s ({exc})") from None
+                raise PeerError(
+                    f"host {host} did not appear within {timeout:g} s ({exc}); a multi-host job needs every host"
+                ) from None
             time.sleep(0.5)
-    with connection:
-        connection.settimeout(None)  # training takes as long as it takes
-        try:
-            done = connection.recv(1) == b"1"
-        except OSError:
-            done = False
-    if not done:
-        raise PeerError(f"host {leader} stopped before writing the model; its log says why")
