@@ -89,7 +89,8 @@ def test_cruft_create_then_update_brings_the_contract_change_and_keeps_the_users
     git(project, "commit", "-qam", "template v2")
     assert make(project, "update-check").returncode == 0
 
-    # The project's own tests pass on the updated project.
+    # The project's own loop passes on the updated project (the random forest's deeper tier, make
+    # test-all, runs in test_worked_examples).
     result = make(project, "test")
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert "passed" in summary(result.stdout)

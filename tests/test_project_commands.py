@@ -96,6 +96,13 @@ def test_make_test_passes_pytest_options_through(venv_project):
     assert result.returncode == 0, result.stdout + result.stderr
     collected = [line for line in result.stdout.splitlines() if "::" in line]
     assert collected and all("test_ping_is_200" in line for line in collected), result.stdout
+    # A file named runs alone, even one of the deeper tier (make test-all) that make test leaves out.
+    named = make(venv_project, "test", "PYTEST_ARGS=tests/test_front.py --collect-only -q")
+    collected = [line for line in named.stdout.splitlines() if "::" in line]
+    assert collected and all(line.startswith("tests/test_front.py::") for line in collected), named.stdout
+    loop = make(venv_project, "test", "PYTEST_ARGS=--collect-only -q")
+    assert not any("test_front.py" in line for line in loop.stdout.splitlines()), loop.stdout
+    assert any("test_serve.py::" in line for line in loop.stdout.splitlines()), loop.stdout
 
 
 def test_the_deploy_side_runs_on_python_3_10(project, tmp_path):

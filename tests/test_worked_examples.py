@@ -115,7 +115,7 @@ def test_a_worked_change_passes_the_projects_own_tests(tmp_path, framework, chan
     program = project.name
     assert touched and all(USER_FILES.match(path) for path in touched), touched
     if framework == "scikit-learn":
-        result = run(["make", "test", f"PYTHON={sys.executable}"], cwd=project)
+        result = run(["make", "test-all", f"PYTHON={sys.executable}"], cwd=project)
     else:  # the schema change reaches training: the boosting renders' full suites run in test_generated_projects
         result = run([sys.executable, "-m", "pytest", "-q", "tests/test_train.py", "tests/test_hyperparameters.py",
                       "tests/test_interface.py"], cwd=project)
@@ -168,6 +168,6 @@ def test_a_users_own_regression_data_passes_the_generated_tests_unedited(tmp_pat
     (project / "local_test" / "test_dir" / "input" / "config" / "hyperparameters.json").write_text("{}\n")
     touched = git(project, "status", "--porcelain", "-uall").split("\n")
     assert all(USER_FILES.match(line[3:]) for line in touched if line), touched
-    result = run(["make", "test", f"PYTHON={sys.executable}"], cwd=project)
-    REPORT.append(f"own 8-feature regression data: make test: {summary(result.stdout)}")
+    result = run(["make", "test-all", f"PYTHON={sys.executable}"], cwd=project)
+    REPORT.append(f"own 8-feature regression data: make test-all: {summary(result.stdout)}")
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]

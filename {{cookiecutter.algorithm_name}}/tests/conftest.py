@@ -366,14 +366,40 @@ def serving_container(image: str, model_dir: Path, *docker_args: str, prefix: st
 def pytest_terminal_summary(terminalreporter):
     for line in FIGURES:
         terminalreporter.write_line(line)
+    if DEEPER:
+        files = sorted({item.path.name for item in DEEPER})
+        terminalreporter.write_line(f"{len(DEEPER)} deeper tests left for make test-all ({', '.join(files)})")
 
+
+
+def pytest_addoption(parser):
+    parser.addoption("--deep", action="store_true",
+                     help="also run the tests marked deep (make test-all, make test-container)")  # fmt: skip
+
+
+def named_by_the_user(config) -> bool:
+    """Tests named on the command line (a path, a node id, or -k) run whatever their tier."""
+    return config.args_source == pytest.Config.ArgsSource.ARGS or bool(config.option.keyword)
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests marked applies(False), about what this model.py does not do (another framework's
-    checkpoints or network), are deselected rather than skipped: a skip here means a test that
-    should have run did not."""
+    """Deselect, rather than skip (a skip here means a test that should have run did not):
+    - tests marked applies(False), about what this model.py does not do (another framework's
+      checkpoints or network);
+    - tests marked deep, unless --deep is given or the user named them: the contract's own code
+      (codecs, fuzzing, the front door, the lifecycle, tuning, failure modes), which make test-all,
+      make test-container and CI run, and which an edit of model.py does not reach."""
+    deep = not config.getoption("--deep") and not named_by_the_user(config)
     dropped = [item for item in items if (mark := item.get_closest_marker("applies")) and not mark.args[0]]
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-        items[:] = [item for item in items if item not in dropped]
+    DEEPER.extend(item for item in items if deep and item not in dropped and item.get_closest_marker("deep"))
+    if dropped or DEEPER:
+        config.hook.pytest_deselected(items=dropped + DEEPER)
+        items[:] = [item for item in items if item not in dropped and item not in DEEPER]
+
+
+DEEPER: list = []  # the deep tests this run left out
+
+
+def pytest_report_header(config):
+    if not config.getoption("--deep") and not named_by_the_user(config):
+        return "tier: make test (your model through the contract); make test-all also runs the tests marked deep"

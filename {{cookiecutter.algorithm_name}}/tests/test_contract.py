@@ -178,6 +178,7 @@ def test_a_batch_transform_job_gets_its_settings_back_and_one_line_per_record(se
     assert response.text.splitlines() == predictions * 500
 
 
+@pytest.mark.deep
 def test_the_port_follows_sagemaker_bind_to_port_on_the_right_interfaces(serve, backend):
     port = {"SAGEMAKER_BIND_TO_PORT": 9191} if backend == "container" else {}  # the host's: a free one
     endpoint = serve(SAGEMAKER_MODEL_SERVER_WORKERS=1, **port)
@@ -185,6 +186,7 @@ def test_the_port_follows_sagemaker_bind_to_port_on_the_right_interfaces(serve, 
     assert endpoint.listening() == {f"{endpoint.address}:{endpoint.port}"}
 
 
+@pytest.mark.deep
 @pytest.mark.parametrize("variable", ["SAGEMAKER_MODEL_SERVER_WORKERS", "MODEL_SERVER_WORKERS"])
 def test_worker_count_and_timeout_follow_the_environment(serve, variable):
     endpoint = serve(**{"SAGEMAKER_MODEL_SERVER_WORKERS": "", variable: 3, "SAGEMAKER_MODEL_SERVER_TIMEOUT": 17})
@@ -197,6 +199,7 @@ def test_worker_count_and_timeout_follow_the_environment(serve, variable):
     assert "proxy_read_timeout 17s;" in config  # nginx waits as long as gunicorn
 
 
+@pytest.mark.deep
 def test_a_killed_worker_is_replaced_and_every_worker_answers(serve, predictions):
     endpoint = serve(SAGEMAKER_MODEL_SERVER_WORKERS=3)
     before = poll(lambda: (w := workers(endpoint)) and len(w) == 3 and w, 30, "no 3 workers")
@@ -209,6 +212,7 @@ def test_a_killed_worker_is_replaced_and_every_worker_answers(serve, predictions
     assert endpoint.running()
 
 
+@pytest.mark.deep
 @pytest.mark.parametrize("damage", ["missing", "truncated", "wrong framework"])
 def test_a_bad_model_gives_a_503_ping_with_its_reason_and_no_crash_loop(serve, opt_ml, tmp_path, damage):
     broken = tmp_path / "broken" / "opt_ml"
@@ -248,6 +252,7 @@ class Upload(io.BytesIO):
         return chunk
 
 
+@pytest.mark.deep
 def test_sigterm_finishes_the_request_in_flight_then_exits_0_leaving_nothing(serve, predictions):
     endpoint = serve(SAGEMAKER_MODEL_SERVER_WORKERS=1)
     repeats = 1_000_000 // len(predictions)  # seconds of work for one worker (a batch of 1 M rows)
@@ -277,6 +282,7 @@ def test_sigterm_finishes_the_request_in_flight_then_exits_0_leaving_nothing(ser
     assert still_running(endpoint, tree) == []
 
 
+@pytest.mark.deep
 @pytest.mark.parametrize("victim", ["nginx", "gunicorn"])
 def test_serve_exits_non_zero_when_nginx_or_gunicorn_dies_leaving_nothing(serve, victim):
     endpoint = serve(SAGEMAKER_MODEL_SERVER_WORKERS=2)

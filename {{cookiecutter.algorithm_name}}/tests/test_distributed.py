@@ -25,6 +25,8 @@ from conftest import PROJECT, is_complete_model, load_model, model_input, run_tr
 import model as framework
 from contract import model_artifact
 
+pytestmark = pytest.mark.deep  # training across hosts (make test-all)
+
 # LightGBM's network, rendered only for LightGBM, and model.py training across hosts with it.
 LIGHTGBM = hasattr(framework, "join") and importlib.util.find_spec("contract.lightgbm_network") is not None
 lightgbm_only = pytest.mark.applies(LIGHTGBM, reason="LightGBM's network (contract/lightgbm_network.py)")

@@ -91,6 +91,7 @@ finite_floats = st.floats(allow_nan=False, allow_infinity=False)
 stripped_text = st.text().filter(lambda t: t == t.strip())
 
 
+@pytest.mark.deep  # hypothesis: the contract's typing of any value
 @given(
     st.one_of(
         st.tuples(st.just("int"), st.integers(-(2**80), 2**80)),

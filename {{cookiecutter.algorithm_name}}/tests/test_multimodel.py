@@ -19,6 +19,8 @@ import requests
 from conftest import FIGURES, PAYLOAD, TEST_DIR, docker, load_model, read_rows, run_train
 from endpoints import ContainerEndpoint, HostEndpoint, poll, workers
 
+pytestmark = pytest.mark.deep  # multi-model endpoints' /models API, the contract's model store (make test-all)
+
 VARIANTS = 4
 MODELS = 50
 CSV = {"Content-Type": "text/csv", "Accept": "text/csv"}

@@ -47,6 +47,7 @@ def test_a_single_row_and_a_charset_parameter(server, sample_rows, expected):
     assert response.text == str(expected[0])
 
 
+@pytest.mark.deep
 def test_other_charsets_are_decoded(server, sample_rows, expected):
     body = csv_body(sample_rows).decode().encode("utf-16")
     response = post(server, body, {"Content-Type": "text/csv; charset=utf-16"})
@@ -239,6 +240,7 @@ def json_rows(text: str) -> list[list[float]]:
     return [[float(v) if v else float("nan") for v in line.split(",")] for line in text.split("\n")]
 
 
+@pytest.mark.deep
 def test_a_body_over_100_mb_gets_413(server):
     body = SAMPLE_ROW * (101 * 1024 * 1024 // len(SAMPLE_ROW) + 1)
     try:
@@ -248,6 +250,7 @@ def test_a_body_over_100_mb_gets_413(server):
     assert response.status_code == 413
 
 
+@pytest.mark.deep
 def test_oversized_headers_get_a_4xx_not_a_crash(server, sample_rows):
     headers = dict(CSV, **{"X-Amzn-SageMaker-Custom-Attributes": "x" * 40_000})
     response = post(server, csv_body(sample_rows), headers)
@@ -270,6 +273,7 @@ def test_concurrent_requests_beyond_the_worker_count(server, sample_rows, expect
     assert all(r.text.split("\n") == [str(v) for v in expected] for r in results)
 
 
+@pytest.mark.deep
 def test_nginx_and_gunicorn_timeouts_are_equal(monkeypatch, tmp_path):
     monkeypatch.setenv("SAGEMAKER_MODEL_SERVER_TIMEOUT", "123")
     config = serving.nginx_config(tmp_path, tmp_path / "sock")
@@ -277,6 +281,7 @@ def test_nginx_and_gunicorn_timeouts_are_equal(monkeypatch, tmp_path):
     assert serving.timeout() == 123
 
 
+@pytest.mark.deep
 def test_the_port_defaults_to_8080_and_follows_sagemaker_bind_to_port(monkeypatch, tmp_path):
     monkeypatch.delenv("SAGEMAKER_BIND_TO_PORT", raising=False)
     monkeypatch.delenv("LISTEN_ADDRESS", raising=False)
@@ -285,6 +290,7 @@ def test_the_port_defaults_to_8080_and_follows_sagemaker_bind_to_port(monkeypatc
     assert "listen 127.0.0.1:9191 " in serving.nginx_config(tmp_path, tmp_path / "sock")
 
 
+@pytest.mark.deep
 @pytest.mark.parametrize("value, listen", [("0.0.0.0", "0.0.0.0:8080"), ("::1", "[::1]:8080"), (" ", "127.0.0.1:8080")])
 def test_the_listen_address_follows_listen_address(monkeypatch, tmp_path, value, listen):
     monkeypatch.delenv("SAGEMAKER_BIND_TO_PORT", raising=False)
@@ -292,6 +298,7 @@ def test_the_listen_address_follows_listen_address(monkeypatch, tmp_path, value,
     assert f"listen {listen} " in serving.nginx_config(tmp_path, tmp_path / "sock")
 
 
+@pytest.mark.deep
 @pytest.mark.parametrize(
     "variable, value",
     [
@@ -311,6 +318,7 @@ def test_bad_server_settings_fail_clearly(trained, variable, value):
     assert variable in result.stderr
 
 
+@pytest.mark.deep
 @pytest.mark.parametrize(
     "setting, logged",
     [(None, {("/nowhere", "404")}), ("all", {("/ping", "200"), ("/nowhere", "404")}), ("off", set())],

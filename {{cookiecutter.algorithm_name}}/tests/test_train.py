@@ -59,27 +59,24 @@ def assert_failed(result, opt_ml, *words):
     return reason
 
 
-def test_trains_the_sample_data(opt_ml):
-    result = run_train(opt_ml)
-    assert result.returncode == 0, result.stderr
-    assert is_complete_model(model_files(opt_ml)), model_files(opt_ml)
-    assert not (opt_ml / "output" / "failure").exists()
-    meta = json.loads((opt_ml / "model" / "model.json").read_text())
+def test_trains_the_sample_data(trained):
+    """The sample job (conftest's `trained`, which every serving test uses) wrote a whole model."""
+    assert is_complete_model(model_files(trained)), model_files(trained)
+    assert not (trained / "output" / "failure").exists()
+    meta = json.loads((trained / "model" / "model.json").read_text())
     assert meta["n_features"] == N_FEATURES  # the sample data's features are the sample request's
     assert meta["feature_type"] == FEATURE_TYPE
     assert set(meta["hyperparameters"]) == set(framework_schema())
 
 
-def test_metric_definitions_match_the_training_log(opt_ml):
-    result = run_train(opt_ml)
-    assert result.returncode == 0, result.stdout + result.stderr
-    task = json.loads((opt_ml / "model" / "model.json").read_text())["task"]
+def test_metric_definitions_match_the_training_log(trained, trained_log):
+    task = json.loads((trained / "model" / "model.json").read_text())["task"]
     definitions = metrics.definitions(task, getattr(framework, "ITERATION_METRICS", ()))
     assert len(definitions) <= 40
     found = {}
     for definition in definitions:
         assert len(definition["Regex"]) <= 500
-        match = re.search(definition["Regex"], result.stdout)
+        match = re.search(definition["Regex"], trained_log)
         if match:
             found[definition["Name"]] = float(match.group(1))
     assert {f"{channel}:{name}" for channel in ("train", "validation") for name in metrics.FINAL[task]} <= set(found)
@@ -144,28 +141,33 @@ def test_each_metrics_last_value_in_the_log_is_the_saved_models(opt_ml):
     check_final_values_are_the_saved_models(result.stdout, final, opt_ml / "model", labels, X)
 
 
+@pytest.mark.deep
 def test_empty_hyperparameters_give_the_defaults(opt_ml):
     (opt_ml / "input" / "config" / "hyperparameters.json").write_text("{}")
     assert run_train(opt_ml).returncode == 0
 
 
+@pytest.mark.deep
 def test_sagemaker_owned_hyperparameters_are_tolerated(opt_ml):
     hps = {"_tuning_objective_metric": "validation:accuracy", "sagemaker_program": "x", "sagemaker_region": '"eu"'}
     (opt_ml / "input" / "config" / "hyperparameters.json").write_text(json.dumps(hps))
     assert run_train(opt_ml).returncode == 0
 
 
+@pytest.mark.deep
 def test_an_unknown_hyperparameter_fails_naming_it(opt_ml):
     (opt_ml / "input" / "config" / "hyperparameters.json").write_text(json.dumps({"no_such_knob": "3"}))
     assert_failed(run_train(opt_ml), opt_ml, "no_such_knob")
 
 
+@pytest.mark.deep
 def test_a_bad_hyperparameter_value_fails_naming_the_key(opt_ml):
     name, spec = next((n, s) for n, s in framework_schema().items() if s["type"] in ("int", "float"))
     (opt_ml / "input" / "config" / "hyperparameters.json").write_text(json.dumps({name: "lots"}))
     assert_failed(run_train(opt_ml), opt_ml, name, "lots")
 
 
+@pytest.mark.deep
 def test_the_failure_reason_is_cut_to_1024_characters(opt_ml):
     hps = {f"unknown_{i}_{'x' * 200}": "1" for i in range(20)}
     (opt_ml / "input" / "config" / "hyperparameters.json").write_text(json.dumps(hps))
@@ -173,6 +175,7 @@ def test_the_failure_reason_is_cut_to_1024_characters(opt_ml):
     assert len(reason) == 1024
 
 
+@pytest.mark.deep
 def test_reads_every_csv_file_and_ignores_other_files(opt_ml):
     labels, X = classification_data(300, 7, 3)
     write_channel(opt_ml, "training", labels, X, files=3)
@@ -188,6 +191,7 @@ def test_reads_every_csv_file_and_ignores_other_files(opt_ml):
     assert f"training: 400 rows, {written_width(7)}, 4 file(s)" in result.stdout
 
 
+@pytest.mark.deep
 @pytest.mark.parametrize("text_labels", [True, False])
 def test_classification_with_text_or_numeric_labels_and_unseen_data(opt_ml, text_labels):
     labels, X = classification_data(900, 12, 4, seed=1, text_labels=text_labels)
@@ -204,6 +208,7 @@ def test_classification_with_text_or_numeric_labels_and_unseen_data(opt_ml, text
     assert np.array_equal(model.classes[probabilities.argmax(axis=1)], predicted)
 
 
+@pytest.mark.deep
 def test_regression_on_continuous_labels(opt_ml):
     y, X = regression_data(2000, 5, seed=2)
     write_channel(opt_ml, "training", y[:1500], X[:1500])
@@ -218,6 +223,7 @@ def test_regression_on_continuous_labels(opt_ml):
     assert r2 >= 0.7
 
 
+@pytest.mark.deep
 def test_trains_without_a_validation_channel(opt_ml):
     import shutil
 
@@ -229,6 +235,7 @@ def test_trains_without_a_validation_channel(opt_ml):
     assert "validation:" not in result.stdout
 
 
+@pytest.mark.deep
 def test_missing_training_channel(opt_ml):
     import shutil
 
@@ -236,6 +243,7 @@ def test_missing_training_channel(opt_ml):
     assert_failed(run_train(opt_ml), opt_ml, "training")
 
 
+@pytest.mark.deep
 def test_channel_without_csv_files(opt_ml):
     folder = opt_ml / "input" / "data" / "training"
     for path in folder.iterdir():
@@ -244,6 +252,7 @@ def test_channel_without_csv_files(opt_ml):
     assert_failed(run_train(opt_ml), opt_ml, "no non-empty .csv files", "data.parquet")
 
 
+@pytest.mark.deep
 @pytest.mark.parametrize(
     "content, words",
     [
@@ -260,6 +269,7 @@ def test_unusable_data_fails_with_a_reason(opt_ml, content, words):
     assert_failed(run_train(opt_ml), opt_ml, "data.csv", *words)
 
 
+@pytest.mark.deep
 @numbers_only
 def test_empty_feature_cells_are_missing_values(opt_ml):
     labels, X = classification_data(200, 4, 3)
@@ -273,6 +283,7 @@ def test_empty_feature_cells_are_missing_values(opt_ml):
     assert "training: 202 rows" in result.stdout
 
 
+@pytest.mark.deep
 @numbers_only  # text always has a header: the sample data's names reach model.json (test_trains_the_sample_data)
 def test_a_header_names_the_features(opt_ml):
     labels, X = classification_data(300, 3, 2)
@@ -286,6 +297,7 @@ def test_a_header_names_the_features(opt_ml):
     assert meta["feature_names"] == ["height", "width", "depth"]
 
 
+@pytest.mark.deep
 @pytest.mark.parametrize(
     "training, validation, words",
     [
@@ -302,6 +314,7 @@ def test_headers_must_agree_and_name_each_feature_once(opt_ml, training, validat
     assert_failed(run_train(opt_ml), opt_ml, *words)
 
 
+@pytest.mark.deep
 @numbers_only
 def test_files_of_one_channel_need_the_same_header(opt_ml):
     labels, X = classification_data(100, 3, 2)
@@ -311,6 +324,7 @@ def test_files_of_one_channel_need_the_same_header(opt_ml):
     assert_failed(run_train(opt_ml), opt_ml, "part-1.csv", "same header")
 
 
+@pytest.mark.deep
 def test_too_few_rows(opt_ml):
     for channel in ("training", "validation"):
         header = "label," + ",".join(f"text_{j + 1}" for j in range(N_FEATURES)) + "\n" if TEXT else ""
@@ -318,11 +332,13 @@ def test_too_few_rows(opt_ml):
     assert_failed(run_train(opt_ml), opt_ml, "1 row(s)")
 
 
+@pytest.mark.deep
 def test_an_unreadable_file_fails_naming_it(opt_ml):
     (opt_ml / "input" / "data" / "training" / "broken.csv").write_bytes(b"\xff\xfe\x00\x81garbage,\x9c\n" * 10)
     assert_failed(run_train(opt_ml), opt_ml, "broken.csv")
 
 
+@pytest.mark.deep
 def test_a_single_class_fails(opt_ml):
     labels, X = classification_data(50, 3, 1)
     write_channel(opt_ml, "training", labels, X)
@@ -331,6 +347,7 @@ def test_a_single_class_fails(opt_ml):
     assert_failed(run_train(opt_ml), opt_ml, "at least two classes")
 
 
+@pytest.mark.deep
 def test_validation_labels_must_occur_in_training(opt_ml):
     labels, X = classification_data(100, 4, 3)
     write_channel(opt_ml, "training", labels, X)
@@ -339,6 +356,7 @@ def test_validation_labels_must_occur_in_training(opt_ml):
     assert_failed(run_train(opt_ml), opt_ml, "tulip")
 
 
+@pytest.mark.deep
 def test_pipe_mode_fails_fast(opt_ml):
     config = opt_ml / "input" / "config" / "inputdataconfig.json"
     channels = json.loads(config.read_text())
@@ -347,11 +365,13 @@ def test_pipe_mode_fails_fast(opt_ml):
     assert_failed(run_train(opt_ml), opt_ml, "Pipe", "File")
 
 
+@pytest.mark.deep
 def test_invalid_config_json(opt_ml):
     (opt_ml / "input" / "config" / "hyperparameters.json").write_text("{not json")
     assert_failed(run_train(opt_ml), opt_ml, "hyperparameters.json")
 
 
+@pytest.mark.deep
 def test_an_old_failure_file_is_cleared_by_a_good_run(opt_ml):
     (opt_ml / "output").mkdir(parents=True)
     (opt_ml / "output" / "failure").write_text("old")
@@ -359,6 +379,7 @@ def test_an_old_failure_file_is_cleared_by_a_good_run(opt_ml):
     assert not (opt_ml / "output" / "failure").exists()
 
 
+@pytest.mark.deep
 def test_sigterm_stops_training_promptly_without_a_model(opt_ml):
     y, X = regression_data(300_000, 30, seed=3)
     write_channel(opt_ml, "training", y, X, files=2)
@@ -388,6 +409,7 @@ def framework_schema():
     return hyperparameters.load_schema()
 
 
+@pytest.mark.deep
 @pytest.mark.parametrize("leader_succeeds", [True, False])
 def test_in_a_job_of_several_hosts_the_others_wait_for_the_one_that_trains(monkeypatch, leader_succeeds):
     """Frameworks that train on one host: the other hosts end with the leader, and as it ends."""
@@ -417,6 +439,7 @@ def test_in_a_job_of_several_hosts_the_others_wait_for_the_one_that_trains(monke
         assert "stopped before writing the model" in outcome["error"]
 
 
+@pytest.mark.deep
 @pytest.mark.parametrize("written", [True, False])
 def test_after_training_together_the_other_hosts_end_once_the_model_is_written(monkeypatch, written):
     """Frameworks that train across hosts (XGBoost's join): algo-1 writes the model after the hosts

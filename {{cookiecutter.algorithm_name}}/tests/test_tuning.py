@@ -29,6 +29,8 @@ from test_train import check_final_values_are_the_saved_models, write_noisy_chan
 
 from contract import dataset
 
+pytestmark = pytest.mark.deep  # the lifecycle script's tuning and spot options (make test-all)
+
 # test_hosting_modes.py's fixtures: the script as a module, and the moto server that records its requests.
 lifecycle, moto, moto_server_of_module = modes.lifecycle, modes.moto, modes.moto_server_of_module
 BEST = "FakeTrainingJobName"  # moto's best training job of every tuning job
