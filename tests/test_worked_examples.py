@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPORT, render, run, tool_env
+from test_generated_projects import HALVES, make_test_container
 
 CHANGE = re.compile(r"<!-- change (?P<name>[\w-]+): (?P<file>\S+) "
                     r"(?P<action>function \w+|value \w+|imports|append|add|replace|delete) -->\n"
@@ -135,13 +136,15 @@ def test_a_worked_change_passes_the_projects_own_tests(tmp_path, framework, chan
 
 
 @pytest.mark.container
-def test_the_text_classifiers_hooks_pass_the_projects_container_tests(tmp_path):
+@pytest.mark.parametrize("half", [pytest.param(h, marks=pytest.mark.xdist_group("docker" if h == "exclusive" else
+                                                                                "container-text-classifier"))
+                                  for h in HALVES])  # fmt: skip
+def test_the_text_classifiers_hooks_pass_the_projects_container_tests(tmp_path, half):
     """Its input hook and text features change what goes over the wire: the image must agree. (Apart
-    from the host suite above, so that only this half waits its turn among the container tests.)"""
+    from the host suite above; only its exclusive half waits its turn among the container tests.)"""
     project, _touched, _diff = changed_project(tmp_path, "scikit-learn", "text-classifier")
-    image = "byoc-worked-text-classifier"
-    result = run(["make", "test-container", f"PYTHON={sys.executable}", f"IMAGE={image}"], cwd=project)
-    REPORT.append(f"worked change scikit-learn/text-classifier: make test-container: {summary(result.stdout)}")
+    result = make_test_container(project, "byoc-worked-text-classifier", half)
+    REPORT.append(f"worked change scikit-learn/text-classifier: make test-container ({half}): {summary(result.stdout)}")
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
 
 

@@ -54,6 +54,7 @@ def host_lines(output: str, pattern: str) -> dict[str, list[str]]:
     return found
 
 
+@pytest.mark.exclusive
 @pytest.mark.container
 def test_two_instances(image, opt_ml, tmp_path):
     from test_lifecycle import our_containers, run_lifecycle
@@ -116,6 +117,7 @@ def test_two_instances(image, opt_ml, tmp_path):
     assert together >= alone - 0.02
 
 
+@pytest.mark.exclusive
 @pytest.mark.container
 def test_a_missing_peer(image, tmp_path):
     """resourceconfig.json names a second host that never starts. Training across hosts: a bounded

@@ -339,6 +339,7 @@ def local_tuning_run(image, tmp_path, name: str, *args: str) -> subprocess.Compl
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=1200, cwd=PROJECT)
 
 
+@pytest.mark.exclusive
 @pytest.mark.container
 def test_local_tuning_run_ranks_jobs_by_their_logs_final_objective(image, tmp_path):
     name = f"tun-{uuid.uuid4().hex[:8]}"
@@ -363,6 +364,7 @@ def test_local_tuning_run_ranks_jobs_by_their_logs_final_objective(image, tmp_pa
     print(json.dumps({"local tuning run": [dict(zip(header, row, strict=True)) for row in rows]}))
 
 
+@pytest.mark.exclusive
 @pytest.mark.container
 def test_a_local_tuning_run_whose_objective_no_log_prints_fails_naming_what_they_printed(image, tmp_path):
     name = f"tun-{uuid.uuid4().hex[:8]}"
