@@ -16,6 +16,7 @@ is saved there every few iterations and at a SIGTERM, and a job that finds one g
 its iteration (contract/checkpoints.py).
 """
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,8 +34,10 @@ CHECKPOINT_SUFFIX = ".txt"
 CHECKPOINTS = True  # fit writes job.checkpoints and goes on from job.checkpoints.resume
 # The hyperparameters this module handles itself; every other name in hyperparameters.json goes
 # to LightGBM as it is (none: LightGBM's default), so a parameter added to the schema reaches the
-# booster with no code.
-OWN_HYPERPARAMETERS = ("objective", "metric", "num_iterations", "early_stopping_rounds", "num_class")
+# booster with no code, and `train` checks that the booster holds it (fitted_params below): a
+# misspelled or dropped name fails. tree_learner goes to LightGBM too, but it applies only across
+# hosts (one host learns serially, whatever it says), so the booster may not report it as given.
+OWN_HYPERPARAMETERS = ("objective", "metric", "num_iterations", "early_stopping_rounds", "num_class", "tree_learner")
 # What the validation channel may print each iteration: every metric choice. SageMaker's
 # MetricDefinitions are built from this tuple, so a name missing here would not be recorded.
 ITERATION_METRICS: tuple[str, ...] = (
@@ -82,6 +85,24 @@ CHOICES = Choices(
 )
 
 
+class Log:
+    """LightGBM's log. Its warning of an unknown parameter becomes a Python warning, which `train`
+    turns into a failure naming the parameter; its other warnings (e.g. no further splits) are dropped,
+    the metric lines being the stable output; lines of a higher verbosity, if you set one, are printed."""
+
+    def info(self, message: str) -> None:
+        if "Unknown parameter" in message:
+            warnings.warn(message.strip(), stacklevel=2)
+        elif "[Warning]" not in message:
+            print(message, flush=True)
+
+    def warning(self, message: str) -> None:
+        warnings.warn(message, stacklevel=2)
+
+
+lightgbm.register_logger(Log())
+
+
 @dataclass
 class Trained:
     """A trained booster, the kind of output its objective gives, and its prediction threads."""
@@ -123,8 +144,9 @@ def fit(params: dict, train: Data, validation: Data | None, job: Job) -> "Traine
     booster_params = {
         name: value for name, value in params.items() if name not in OWN_HYPERPARAMETERS and value is not None
     }
-    # verbosity -1: no library log, the metric lines below are the stable output
-    booster_params.update(objective=objective, metric=metric, num_threads=threads, verbosity=-1)
+    booster_params["tree_learner"] = params["tree_learner"]  # across hosts (contract/lightgbm_network.py)
+    # verbosity 0: warnings only, which Log above drops but that of an unknown parameter
+    booster_params.update(objective=objective, metric=metric, num_threads=threads, verbosity=0)
     booster_params.update(network_params(params))  # across hosts: LightGBM's network (contract/lightgbm_network.py)
     if kind == "multiclass":
         booster_params["num_class"] = n_classes
@@ -207,6 +229,11 @@ def _output(estimator: Trained, X: np.ndarray) -> np.ndarray:
     # NaN features are missing values (LightGBM's use_missing, on by default).
     output = estimator.booster.predict(X, num_threads=estimator.threads, verbosity=-1)
     return np.asarray(output, dtype=np.float64)
+
+
+def fitted_params(estimator: Trained) -> dict:
+    """The booster's parameters as its saved model records them (LightGBM's names for them)."""
+    return lightgbm.Booster(model_str=estimator.booster.model_to_string(num_iteration=1)).params
 
 
 def versions() -> dict[str, str]:

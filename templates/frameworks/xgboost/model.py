@@ -33,7 +33,8 @@ ARTIFACT = "model.ubj"  # XGBoost's binary JSON model format, chosen by the file
 CHECKPOINT_SUFFIX = ".ubj"
 CHECKPOINTS = True  # fit writes job.checkpoints and goes on from job.checkpoints.resume
 # The hyperparameters this module handles itself; every other name in hyperparameters.json goes
-# to XGBoost as it is, so a parameter added to the schema reaches the booster with no code.
+# to XGBoost as it is, so a parameter added to the schema reaches the booster with no code, and
+# `train` checks that the booster holds it (fitted_params below): a misspelled or dropped name fails.
 OWN_HYPERPARAMETERS = ("objective", "eval_metric", "num_round", "early_stopping_rounds", "num_class")
 # What the validation channel may print each round: every eval_metric choice. SageMaker's
 # MetricDefinitions are built from this tuple, so a name missing here would not be recorded.
@@ -203,6 +204,21 @@ def predict_proba(estimator: Trained, X: np.ndarray) -> np.ndarray:
 def _output(estimator: Trained, X: np.ndarray) -> np.ndarray:
     # inplace_predict reads the float64 matrix directly (no DMatrix copy); NaN means missing.
     return np.asarray(estimator.booster.inplace_predict(X, missing=np.nan))
+
+
+def fitted_params(estimator: Trained) -> dict:
+    """The booster's parameters as XGBoost saved them in its configuration (values as text)."""
+    found = {}
+
+    def collect(section: dict) -> None:
+        for name, value in section.items():
+            if isinstance(value, dict):
+                collect(value)
+            elif not isinstance(value, list):
+                found.setdefault(name, value)
+
+    collect(json.loads(estimator.booster.save_config()))
+    return found
 
 
 def versions() -> dict[str, str]:
