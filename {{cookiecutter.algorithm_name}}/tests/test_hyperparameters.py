@@ -250,6 +250,7 @@ def assert_fails_naming(result, opt_ml, name: str) -> str:
     return reason
 
 
+@pytest.mark.deep
 @passes_one_on
 def test_a_misspelled_hyperparameter_fails_training_naming_it(opt_ml, tmp_path):
     name, spec, value = PASSED_ON
@@ -271,6 +272,7 @@ def fit(params, train, validation, job):  # a test's change: this model.py drops
 """
 
 
+@pytest.mark.deep
 @passes_one_on
 def test_a_hyperparameter_model_py_drops_fails_training_naming_it(opt_ml, tmp_path):
     name, _spec, value = PASSED_ON
@@ -279,6 +281,7 @@ def test_a_hyperparameter_model_py_drops_fails_training_naming_it(opt_ml, tmp_pa
     assert "never reached the fitted" in reason and "OWN_HYPERPARAMETERS" in reason, reason
 
 
+@pytest.mark.deep
 @passes_one_on
 def test_a_hyperparameter_model_py_declares_its_own_is_not_looked_for(opt_ml, tmp_path):
     name, _spec, value = PASSED_ON
