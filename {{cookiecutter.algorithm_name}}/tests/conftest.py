@@ -9,8 +9,10 @@ sample payload gives the width of a row, and synthetic data is written in the mo
 
 import contextlib
 import csv
+import importlib.util
 import io
 import os
+import re
 import shutil
 import signal
 import socket
@@ -54,10 +56,15 @@ def _response_repr(response: requests.Response) -> str:
 requests.Response.__repr__ = _response_repr
 
 
+# The programs' interpreter: this one, or .venv's when the deploy side's tests run under .venv-tools
+# (PROGRAM_BIN, set below), so that train and serve always run with the image's packages alone.
+PROGRAM_BIN = os.environ.get("PROGRAM_BIN") or str(Path(sys.executable).parent)
+
+
 def program_env(opt_ml: Path, **extra) -> dict[str, str]:
     env = dict(os.environ)
-    # `#!/usr/bin/env python3` must find this interpreter; nginx lives in /usr/sbin.
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), "/usr/sbin", "/sbin", env.get("PATH", "")])
+    # `#!/usr/bin/env python3` must find the programs' interpreter; nginx lives in /usr/sbin.
+    env["PATH"] = os.pathsep.join([PROGRAM_BIN, "/usr/sbin", "/sbin", env.get("PATH", "")])
     env["OPT_ML"] = str(opt_ml)
     env.update({key: str(value) for key, value in extra.items()})
     return env
@@ -364,7 +371,7 @@ def serving_container(image: str, model_dir: Path, *docker_args: str, prefix: st
 
 
 def pytest_terminal_summary(terminalreporter):
-    for line in FIGURES:
+    for line in FIGURES + DEPLOY_SIDE_RUNS:
         terminalreporter.write_line(line)
 
 
@@ -377,3 +384,86 @@ def pytest_collection_modifyitems(config, items):
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = [item for item in items if item not in dropped]
+
+
+# `make venv` makes two venvs. .venv holds exactly requirements.lock (the image's packages) and the
+# test tools, so a model.py importing what the image lacks fails here. The deploy side's tests drive
+# boto3, botocore and moto (requirements-deploy.txt, requirements-tools.txt), which are not in the
+# image: under .venv each of their modules is one test here that runs them under .venv-tools, with
+# this run's -m, -k and -x (--maxfail); the train and serve they start still run from .venv (PROGRAM_BIN).
+DEPLOY_SIDE = {"test_build_and_push.py", "test_front.py", "test_hosting_modes.py", "test_lifecycle.py",
+               "test_tuning.py"}  # fmt: skip
+TOOLS_PYTHON = PROJECT / ".venv-tools" / "bin" / "python"
+DEPLOY_TOOLS = importlib.util.find_spec("boto3") is not None and importlib.util.find_spec("moto") is not None
+DEPLOY_SIDE_RUNS: list[str] = []
+
+
+def requirements_changed() -> list[str]:
+    """The requirements files that changed since `make venv` installed this venv (it keeps them as
+    installed in .requirements, each after a `== name` line); [] outside a venv of make venv."""
+    stamp = Path(sys.prefix) / ".requirements"
+    if Path(sys.prefix).parent != PROJECT or not stamp.exists():
+        return []
+    installed = dict(re.findall(r"^== (\S+)\n(.*?)(?=^== |\Z)", stamp.read_text(), flags=re.S | re.M))
+    now = {name: (PROJECT / name).read_text() if (PROJECT / name).is_file() else None for name in installed}
+    return [name for name, text in installed.items() if now[name] != text]
+
+
+def pytest_sessionstart(session):
+    if changed := requirements_changed():
+        venv = Path(sys.prefix).name
+        pytest.exit(f"requirements changed ({', '.join(changed)}) since make venv made {venv}: run make venv", 2)
+
+
+def pytest_pycollect_makemodule(module_path, parent):
+    if module_path.name in DEPLOY_SIDE and not DEPLOY_TOOLS:
+        return DeploySide.from_parent(parent, path=module_path)
+    return None
+
+
+class DeploySide(pytest.File):
+    """A deploy-side module seen from .venv: a test per marker group, run under .venv-tools."""
+
+    def collect(self):
+        source = self.path.read_text()
+        names = set(re.findall(r"^(?:    )?def (test_\w+)", source, flags=re.M))
+        if "pytestmark = pytest.mark.container" not in source:
+            yield DeploySideRun.from_parent(self, name="under .venv-tools", container=False, names=names)
+        yield DeploySideRun.from_parent(self, name="under .venv-tools, container", container=True, names=names)
+
+
+class DeploySideRun(pytest.Item):
+    def __init__(self, *, container: bool, names: set[str], **kwargs):
+        super().__init__(**kwargs)
+        self.container = container
+        self.extra_keyword_matches.update(names)  # -k NAME selects this run, which passes -k on
+        if container:
+            self.add_marker(pytest.mark.container)
+
+    def runtest(self):
+        if not TOOLS_PYTHON.exists():
+            pytest.fail(f"{self.path.name} needs the deploy tools of .venv-tools: run make venv", pytrace=False)
+        option = self.config.option
+        group = "container" if self.container else "not container"
+        args = [str(TOOLS_PYTHON), "-m", "pytest", str(self.path), "-p", "no:cacheprovider", "-rfE",
+                "-m", f"({group}) and ({option.markexpr})" if option.markexpr else group]  # fmt: skip
+        args += ["-k", option.keyword] if option.keyword else []
+        args += [f"--maxfail={option.maxfail}"] if option.maxfail else []
+        env = dict(os.environ, PROGRAM_BIN=PROGRAM_BIN)
+        result = subprocess.run(args, cwd=PROJECT, env=env, capture_output=True, text=True)
+        last = (result.stdout.strip().splitlines() or ["(no output)"])[-1].strip("= ")
+        DEPLOY_SIDE_RUNS.append(f"{self.path.name} ({group}) under .venv-tools: {last}")
+        if result.returncode not in (0, 5):  # 5: none of its tests selected
+            raise DeploySideFailed(result.stdout[-20000:] + result.stderr[-5000:])
+
+    def repr_failure(self, excinfo):
+        if isinstance(excinfo.value, DeploySideFailed):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self):
+        return self.path, None, f"{self.path.name} under .venv-tools"
+
+
+class DeploySideFailed(Exception):
+    pass
