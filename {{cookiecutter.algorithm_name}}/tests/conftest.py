@@ -389,10 +389,13 @@ def pytest_collection_modifyitems(config, items):
 # `make venv` makes two venvs. .venv holds exactly requirements.lock (the image's packages) and the
 # test tools, so a model.py importing what the image lacks fails here. The deploy side's tests drive
 # boto3, botocore and moto (requirements-deploy.txt, requirements-tools.txt), which are not in the
-# image: under .venv each of their modules is one test here that runs them under .venv-tools, with
-# this run's -m, -k and -x (--maxfail); the train and serve they start still run from .venv (PROGRAM_BIN).
-DEPLOY_SIDE = {"test_build_and_push.py", "test_front.py", "test_hosting_modes.py", "test_lifecycle.py",
-               "test_tuning.py"}  # fmt: skip
+# image: under .venv, each module that imports them (or the lifecycle, or a module that does) is one
+# test here that runs it under .venv-tools, with this run's -m, -k and -x (--maxfail); the train and
+# serve it starts still run from .venv (PROGRAM_BIN).
+DEPLOY_IMPORT = re.compile(
+    r"^\s*(?:import|from) (?:boto3|botocore|moto|sagemaker|yaml|aws_fakes|lifecycle|test_lifecycle|test_hosting_modes)\b",
+    re.M,
+)
 TOOLS_PYTHON = PROJECT / ".venv-tools" / "bin" / "python"
 DEPLOY_TOOLS = importlib.util.find_spec("boto3") is not None and importlib.util.find_spec("moto") is not None
 DEPLOY_SIDE_RUNS: list[str] = []
@@ -416,7 +419,7 @@ def pytest_sessionstart(session):
 
 
 def pytest_pycollect_makemodule(module_path, parent):
-    if module_path.name in DEPLOY_SIDE and not DEPLOY_TOOLS:
+    if not DEPLOY_TOOLS and DEPLOY_IMPORT.search(module_path.read_text()):
         return DeploySide.from_parent(parent, path=module_path)
     return None
 
