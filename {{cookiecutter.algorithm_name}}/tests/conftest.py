@@ -393,7 +393,8 @@ def pytest_collection_modifyitems(config, items):
 # test here that runs it under .venv-tools, with this run's -m, -k and -x (--maxfail); the train and
 # serve it starts still run from .venv (PROGRAM_BIN).
 DEPLOY_IMPORT = re.compile(
-    r"^\s*(?:import|from) (?:boto3|botocore|moto|sagemaker|yaml|aws_fakes|lifecycle|test_lifecycle|test_hosting_modes)\b",
+    r"^\s*(?:import|from) (?:boto3|botocore|moto|sagemaker|yaml|aws_fakes|lifecycle|test_lifecycle|test_hosting_modes)"
+    r"\b",
     re.M,
 )
 TOOLS_PYTHON = PROJECT / ".venv-tools" / "bin" / "python"
