@@ -34,8 +34,8 @@ find_python() {
 }
 
 apt_install nginx curl make git wrk
-requirements=("$root/requirements-dev.txt" "$root/templates/requirements-serving.txt"
-    "$root"/templates/frameworks/*/requirements.txt
+requirements=("$root/requirements-dev.txt" "$root/templates/serving/requirements.txt"
+    "$root"/templates/frameworks/*/requirements.lock
     "$root/{{cookiecutter.algorithm_name}}/requirements-deploy.txt")
 stamp="$venv/.requirements.sha256"
 wanted="$(cat "${requirements[@]}" | sha256sum)"

@@ -60,8 +60,13 @@ def test_cruft_create_then_update_brings_the_contract_change_and_keeps_the_users
     for step in changes((project / "README.md").read_text())["random-forest"]:
         apply(project, PROGRAM, step)
     assert make(project, "readme").returncode == 0
+    with open(project / "requirements.txt", "a") as requirements:  # the user's pins: their file, byte for byte
+        requirements.write("# my model's libraries end here\n")
     git(project, "commit", "-qam", "my model")
-    mine = {path: (project / path).read_text() for path in (f"{PROGRAM}/model.py", f"{PROGRAM}/hyperparameters.json")}
+    mine = {
+        path: (project / path).read_bytes()
+        for path in (f"{PROGRAM}/model.py", f"{PROGRAM}/hyperparameters.json", "requirements.txt", "requirements.lock")
+    }
     my_table = [line for line in (project / "README.md").read_text().splitlines() if "n_estimators" in line]
     assert my_table, "make readme put the new hyperparameter in the README's table"
     assert make(project, "update-check").returncode == 0  # nothing new yet
@@ -72,6 +77,10 @@ def test_cruft_create_then_update_brings_the_contract_change_and_keeps_the_users
     conf.write_text(conf.read_text().replace(OLD_404, NEW_404))
     readme = template / "{{cookiecutter.algorithm_name}}" / "README.md"
     readme.write_text(readme.read_text().replace(README_LINE, README_LINE + "\nA line the template added.\n"))
+    # ... and lines in both requirements files: the contract's arrives, the user's file stays theirs.
+    for pins in ("templates/serving/requirements.txt", "templates/frameworks/scikit-learn/requirements.txt"):
+        with open(template / pins, "a") as requirements:
+            requirements.write(f"# a line the template added to {pins}\n")
     git(template, "commit", "-qam", "template v2")
 
     check = make(project, "update-check")
@@ -81,7 +90,8 @@ def test_cruft_create_then_update_brings_the_contract_change_and_keeps_the_users
     assert NEW_404 in (project / CONTRACT_FILE).read_text()
     text = (project / "README.md").read_text()
     assert "A line the template added." in text and all(line in text for line in my_table)
-    assert {path: (project / path).read_text() for path in mine} == mine
+    assert {path: (project / path).read_bytes() for path in mine} == mine
+    assert "# a line the template added to templates/serving/" in (project / "requirements-serving.txt").read_text()
     leftovers = [p.name for p in project.rglob("*.rej")] + [p.name for p in project.rglob("*.orig")]
     conflicts = [p.name for p in project.rglob("*") if p.is_file() and b"<<<<<<<" in p.read_bytes()]
     assert leftovers == [] and conflicts == []

@@ -3,6 +3,7 @@ with options, and the deploy side on the oldest Python it supports (3.10, SageMa
 
 import glob
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -70,15 +71,51 @@ def test_make_venv_refuses_an_old_python_in_one_sentence_and_leaves_nothing(tmp_
 def test_a_failed_make_venv_leaves_no_half_made_venv(tmp_path):
     project = render(tmp_path)
     with open(project / "requirements.txt", "a") as requirements:
-        requirements.write("numpy==0.0.0\n")  # pip cannot install this
+        requirements.write("numpy==0.0.0\n")  # no such numpy: make lock fails
     result = make(project, "venv", f"PYTHON={python(REQUIRED, exact=False)}")
     assert result.returncode != 0
-    assert "make venv: failed" in result.stderr
-    assert not (project / ".venv").exists()
+    assert "requirements.lock lacks numpy==0.0.0" in result.stdout and "make venv: failed" in result.stderr
+    assert not (project / ".venv").exists() and not (project / ".venv-tools").exists()
+
+
+def test_make_venv_again_changes_nothing_and_the_tests_venv_has_only_the_images_packages(venv_project):
+    again = make(venv_project, "venv")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "make venv: .venv is up to date" in again.stdout and "make venv: .venv-tools is up to date" in again.stdout
+    runtime, tools = (str(venv_project / venv / "bin" / "python") for venv in (".venv", ".venv-tools"))
+    for module in ("boto3", "pandas", "moto", "ruff"):  # sagemaker-core brings pandas: .venv-tools only
+        found = run([runtime, "-c", f"import {module}"])
+        assert found.returncode != 0, f"{module} is in .venv, which holds only the image's packages and the test tools"
+    assert run([tools, "-c", "import boto3, pandas, moto, sklearn"]).returncode == 0
+
+
+def test_make_test_runs_on_the_images_packages_and_an_undeclared_import_fails_it(venv_project):
+    """The loop passes in .venv (the image's packages and the test tools alone); a model.py that
+    imports pandas, which only the deploy tools bring, then fails it, as it would fail in the image."""
+    loop = make(venv_project, "test")
+    assert loop.returncode == 0 and " passed" in loop.stdout, loop.stdout[-4000:] + loop.stderr[-2000:]
+    assert "need the deploy tools of .venv-tools" in loop.stdout, loop.stdout[-2000:]
+    model = venv_project / venv_project.name / "model.py"
+    original = model.read_text()
+    try:
+        model.write_text("import pandas  # noqa: F401\n" + original)
+        failed = make(venv_project, "test")
+        assert failed.returncode != 0 and "No module named 'pandas'" in failed.stdout + failed.stderr, failed.stdout
+    finally:
+        model.write_text(original)
+
+
+def test_the_readmes_direct_run_of_train_works_as_written(venv_project):
+    readme = (venv_project / "README.md").read_text()
+    command = re.search(r"`(OPT_ML=\$PWD/local_test/test_dir [^`]*/train)`", readme)
+    assert command, "the README shows how to run train directly"
+    result = run(["sh", "-c", command[1]], cwd=venv_project, env=dict(os.environ, PATH="/usr/bin:/bin"))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert list((venv_project / "local_test" / "test_dir" / "model").iterdir())
 
 
 def test_make_lint_runs_ruff_shellcheck_and_hadolint_from_the_venv(venv_project):
-    clean = make(venv_project, "lint", PATH="/usr/bin:/bin")  # the tools come from .venv, not this machine
+    clean = make(venv_project, "lint", PATH="/usr/bin:/bin")  # the tools come from .venv-tools, not this machine
     assert clean.returncode == 0, clean.stdout + clean.stderr
     for path, line, rule in (("local_test/predict.sh", "echo $1", "SC2086"), ("Dockerfile", "RUN cd /tmp", "DL3003")):
         target = venv_project / path

@@ -6,10 +6,11 @@ import os
 import re
 import stat
 import subprocess
+import sys
 
 import pytest
 import yaml
-from conftest import DEFAULTS, FRAMEWORKS, ROOT, render, tool_env
+from conftest import DEFAULTS, FRAMEWORKS, ROOT, render, run, tool_env
 
 # The program folder: the user's files, the entry points, and the contract package.
 PROGRAM_FILES = [
@@ -77,6 +78,9 @@ PROJECT_FILES = [
     "pyproject.toml",
     "requirements-deploy.txt",
     "requirements-dev.txt",
+    "requirements-serving.txt",
+    "requirements-tools.txt",
+    "requirements.lock",
     "requirements.txt",
     "sagemaker_lifecycle.py",
     "tests/aws_fakes.py",
@@ -99,6 +103,7 @@ PROJECT_FILES = [
     "tests/test_model.py",
     "tests/test_multimodel.py",
     "tests/test_payloads.py",
+    "tests/test_requirements.py",
     "tests/requirements-sdk-v2.txt",
     "tests/requirements-sdk-v3.txt",
     "tests/sdk_job.py",
@@ -164,6 +169,7 @@ def test_each_answer_reaches_the_files_it_belongs_in(rendered, answers):
         meta = text[f"{name}/model.py"]
         assert f'FRAMEWORK = "{answers["framework"]}"' in meta
         assert answers["framework"].replace("xgboost", "xgboost-cpu") in text["requirements.txt"]
+        assert answers["framework"].replace("xgboost", "xgboost-cpu") + "==" in text["requirements.lock"]
     if "algorithm_name" in answers:
         assert f"IMAGE ?= {name}" in text["Makefile"]
         assert f"COPY {name} /opt/program" in text["Dockerfile"]
@@ -227,3 +233,13 @@ def test_train_and_serve_have_lf_shebangs(rendered):
         assert raw.startswith(b"#!/usr/bin/env python3\n")
         assert b"\r" not in raw
     assert os.access(project / DEFAULTS["algorithm_name"] / "train", os.X_OK)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_each_frameworks_lock_has_every_pin_and_pins_every_package(rendered, framework):
+    """templates/frameworks/*/requirements.lock (scripts/lock.sh) against the rendered project's own
+    check: every pin of its requirements.txt and requirements-serving.txt, at its version."""
+    project = rendered(framework=framework)
+    check = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--noconftest",
+                 str(project / "tests" / "test_requirements.py")], cwd=project)  # fmt: skip
+    assert check.returncode == 0, f"run scripts/lock.sh:\n{check.stdout[-3000:]}"

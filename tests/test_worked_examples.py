@@ -25,7 +25,8 @@ CHANGE = re.compile(r"<!-- change (?P<name>[\w-]+): (?P<file>\S+) "
                     r"(?:```\w*\n(?P<code>.*?)```)?", re.S)
 # What the README tells a user they own (README.md: its hyperparameter table, via `make readme`).
 USER_FILES = re.compile(
-    r"^(?:[\w-]+/model\.py|[\w-]+/hyperparameters\.json|requirements\.txt|README\.md|local_test/.*|tests/test_model\.py)$"
+    r"^(?:[\w-]+/model\.py|[\w-]+/hyperparameters\.json|requirements\.txt|requirements\.lock|README\.md"
+    r"|local_test/.*|tests/test_model\.py)$"
 )
 
 

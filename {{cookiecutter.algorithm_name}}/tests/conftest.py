@@ -9,8 +9,10 @@ sample payload gives the width of a row, and synthetic data is written in the mo
 
 import contextlib
 import csv
+import importlib.util
 import io
 import os
+import re
 import shutil
 import signal
 import socket
@@ -369,6 +371,9 @@ def pytest_terminal_summary(terminalreporter):
     if DEEPER:
         files = sorted({item.path.name for item in DEEPER})
         terminalreporter.write_line(f"{len(DEEPER)} deeper tests left for make test-all ({', '.join(files)})")
+    if NEEDS_TOOLS:
+        terminalreporter.write_line(f"not collected here, they need the deploy tools of .venv-tools (make test-all, "
+                                    f"make test-container): {', '.join(sorted(set(NEEDS_TOOLS)))}")  # fmt: skip
 
 
 
@@ -403,3 +408,41 @@ DEEPER: list = []  # the deep tests this run left out
 def pytest_report_header(config):
     if not config.getoption("--deep") and not named_by_the_user(config):
         return "tier: make test (your model through the contract); make test-all also runs the tests marked deep"
+
+
+# make venv makes two venvs: .venv holds exactly requirements.lock (the image's packages) and the test
+# tools, so that make test fails on an import the image lacks; .venv-tools adds the deploy, lint and
+# update tools, and runs make test-all and make test-container. A module that imports the deploy side
+# (boto3, moto, the lifecycle: all in the deeper tiers) is not collected where they are missing.
+DEPLOY_MODULES = "boto3|botocore|moto|sagemaker|yaml|aws_fakes|lifecycle|test_lifecycle|test_hosting_modes"
+DEPLOY_IMPORT = re.compile(rf"^\s*(?:import|from) (?:{DEPLOY_MODULES})\b", re.M)
+DEPLOY_TOOLS = importlib.util.find_spec("boto3") is not None and importlib.util.find_spec("moto") is not None
+NEEDS_TOOLS: list[str] = []  # the modules this run did not collect for want of them
+
+
+def pytest_ignore_collect(collection_path, config):
+    if DEPLOY_TOOLS or collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):
+        return None
+    if DEPLOY_IMPORT.search(collection_path.read_text()):
+        NEEDS_TOOLS.append(collection_path.name)
+        return True
+    return None
+
+
+def requirements_changed() -> list[str]:
+    """The requirements files that changed since `make venv` installed this venv (it keeps them as
+    installed in .requirements, each after a `== name` line); [] outside a venv of make venv."""
+    stamp = Path(sys.prefix) / ".requirements"
+    if Path(sys.prefix).parent != PROJECT or not stamp.exists():
+        return []
+    installed = dict(re.findall(r"^== (\S+)\n(.*?)(?=^== |\Z)", stamp.read_text(), flags=re.S | re.M))
+    now = {name: (PROJECT / name).read_text() if (PROJECT / name).is_file() else None for name in installed}
+    return [name for name, text in installed.items() if now[name] != text]
+
+
+def pytest_sessionstart(session):
+    if changed := requirements_changed():
+        venv = Path(sys.prefix).name
+        pytest.exit(f"requirements changed ({', '.join(changed)}) since make venv made {venv}: run make venv", 2)
+
+
