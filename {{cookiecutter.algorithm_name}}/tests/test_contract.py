@@ -22,6 +22,8 @@ import requests
 from conftest import PAYLOAD, TEST_DIR, TEXT, load_model, process_table, read_rows
 from endpoints import ContainerEndpoint, HostEndpoint, gunicorn_master, poll, workers
 
+from contract import hosting
+
 BODY_LIMIT = 6_291_456  # InvokeEndpoint's largest real-time body
 STOP_SECONDS = 30  # SageMaker sends SIGKILL 30 s after SIGTERM
 CSV = {"Content-Type": "text/csv"}
@@ -250,8 +252,11 @@ class Upload(io.BytesIO):
 
 def test_sigterm_finishes_the_request_in_flight_then_exits_0_leaving_nothing(serve, predictions):
     endpoint = serve(SAGEMAKER_MODEL_SERVER_WORKERS=1)
-    repeats = 1_000_000 // len(predictions)  # seconds of work for one worker (a batch of 1 M rows)
-    upload = Upload(PAYLOAD.read_bytes() * repeats)
+    # Seconds of work for one worker: a batch of 1 M rows, or of as many as half the body limit
+    # holds (wide rows would be 413 otherwise). The limit is in bytes: MAX_BODY_MB's default.
+    payload = PAYLOAD.read_bytes()
+    repeats = max(1, min(1_000_000 // len(predictions), hosting.DEFAULT_BODY_MB * hosting.MB // 2 // len(payload)))
+    upload = Upload(payload * repeats)
     tree = endpoint.processes()
     result = {}
 
