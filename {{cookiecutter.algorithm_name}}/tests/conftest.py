@@ -41,6 +41,18 @@ INPUT_TYPES = interface.constant(CODE, "INPUT_TYPES")
 # One request row of the sample payload: bodies built from it fit whatever model the project trains.
 SAMPLE_ROW = PAYLOAD.read_bytes().splitlines()[0] + b"\n"
 N_FEATURES = len(next(csv.reader([SAMPLE_ROW.decode()])))
+
+
+def _sample_header() -> str | None:
+    from contract import dataset
+
+    names = dataset.read_channel("training", TEST_DIR / "input" / "data" / "training", feature_type=FEATURE_TYPE)
+    return ",".join(["label", *names.feature_names]) if names.feature_names else None
+
+
+# The sample training data's header, or None: synthetic data of N_FEATURES columns written under it
+# keeps the sample job's hyperparameters meaningful (they may name its columns).
+SAMPLE_HEADER = _sample_header()
 numbers_only = pytest.mark.skipif(TEXT, reason='about numeric features; model.py sets FEATURE_TYPE = "text"')
 
 
@@ -116,10 +128,11 @@ def opt_ml(tmp_path: Path) -> Path:
 
 
 def read_rows(path: Path = PAYLOAD) -> np.ndarray:
-    """Request rows from a CSV file, as the model reads them: numbers, or text cells."""
-    if TEXT:
-        return as_cells([row for row in csv.reader(io.StringIO(path.read_text())) if row])
-    return np.loadtxt(path, delimiter=",", ndmin=2)
+    """Request rows from a CSV file, as the server reads a text/csv body: numbers (a blank cell is
+    NaN), or text cells."""
+    from contract import payloads
+
+    return payloads.decode(path.read_bytes(), payloads.CSV, feature_type=FEATURE_TYPE)
 
 
 def as_cells(rows: list[list[str]]) -> np.ndarray:
@@ -329,6 +342,19 @@ def sample_rows() -> np.ndarray:
 def expected(trained: Path, sample_rows: np.ndarray):
     """What the model predicts for the sample payload, computed in this process."""
     return load_model(trained / "model").predict(sample_rows)
+
+
+@pytest.fixture(scope="session")
+def takes_missing_values(trained: Path, sample_rows: np.ndarray) -> bool:
+    """Whether the sample job's model predicts a row with a missing value (NaN; "" for text) or
+    refuses it: missing values are the model's business, not the contract's."""
+    row = sample_rows[:1].copy()
+    row[0, 0] = "" if TEXT else np.nan
+    try:
+        load_model(trained / "model").predict(row)
+    except ValueError:
+        return False
+    return True
 
 
 def docker_answers() -> bool:

@@ -18,6 +18,7 @@ from conftest import (
     SAMPLE_ROW,
     TEXT,
     csv_body,
+    load_model,
     numbers_only,
     program_env,
     start_server,
@@ -74,29 +75,38 @@ def test_json_in_and_out(server, sample_rows, expected, shape):
     assert predictions == (expected.tolist() if shape != "one row" else expected[:1].tolist())
 
 
-def test_npy_in_and_out(server, sample_rows, expected):
+def test_npy_in_and_out(server, trained, sample_rows, expected):
+    """float32 rows are answered as the model answers those same values widened to float64 (a
+    model need not give float32-rounded inputs the answers of the originals)."""
+    rows = sample_rows.astype(str) if TEXT else sample_rows.astype(np.float32)
     buffer = io.BytesIO()
-    np.save(buffer, sample_rows.astype(str) if TEXT else sample_rows.astype(np.float32))
+    np.save(buffer, rows)
     headers = {"Content-Type": "application/x-npy", "Accept": "application/x-npy"}
     response = post(server, buffer.getvalue(), headers)
     assert response.status_code == 200, response.text
     answer = np.load(io.BytesIO(response.content), allow_pickle=False)
-    assert answer.tolist() == expected.tolist()
+    widened = expected if TEXT else load_model(trained / "model").predict(rows.astype(np.float64))
+    assert answer.tolist() == widened.tolist()
 
 
 def test_probabilities_on_request(server, trained, sample_rows):
+    """As the model has them: a classifier whose model.py defines predict_proba must give them;
+    a regression model, or a classifier without predict_proba, refuses, saying why."""
     meta = json.loads((trained / "model" / "model.json").read_text())
-    if meta["task"] != "classification":  # a regression model refuses, saying why
+    if not load_model(trained / "model").has_probabilities:
         asked = {**CSV, "X-Amzn-SageMaker-Custom-Attributes": "probabilities=true"}
         refused = post(server, csv_body(sample_rows), asked)
-        assert refused.status_code == 400 and "classification" in refused.json()["error"], refused
+        words = "predict_proba" if meta["task"] == "classification" else "classification"
+        assert refused.status_code == 400 and words in refused.json()["error"], refused
         return
     headers = {
         "Content-Type": "text/csv",
         "Accept": "application/json",
         "X-Amzn-SageMaker-Custom-Attributes": "trace=abc, probabilities=true",
     }
-    answer = post(server, csv_body(sample_rows), headers).json()
+    response = post(server, csv_body(sample_rows), headers)
+    assert response.status_code == 200, response  # model.py defines predict_proba: it must deliver
+    answer = response.json()
     assert answer["classes"] == meta["classes"]
     probabilities = np.array(answer["probabilities"])
     assert probabilities.shape == (len(sample_rows), len(meta["classes"]))
@@ -219,14 +229,19 @@ def test_npy_of_the_wrong_dtype_or_rank(server):
 
 
 @numbers_only  # the vectorised reader is for numbers
-def test_a_big_csv_batch_is_answered_as_the_same_rows_in_json(server, sample_rows):
-    """Big CSV bodies of plain decimals take the vectorised reader: the answers must not change."""
+def test_a_big_csv_batch_is_answered_as_the_same_rows_in_json(server, sample_rows, takes_missing_values):
+    """Big CSV bodies of plain decimals take the vectorised reader: the answers must not change.
+    (Blank cells too, if the model takes missing values.)"""
     rng = np.random.default_rng(3)
-    rows = np.round(np.tile(sample_rows, (2000, 1)) + rng.normal(scale=0.3, size=(2000 * len(sample_rows), 1)), 2)
-    text = "\n".join(
-        ",".join("" if i % 997 == j else f"{v:g}" for j, v in enumerate(row)) for i, row in enumerate(rows)
+    repeats = -(-256 * 1024 // len(csv_body(sample_rows)))  # about 256 KB, whatever the width of a row
+    rows = np.round(np.tile(sample_rows, (repeats, 1)) + rng.normal(scale=0.3, size=(len(sample_rows) * repeats, 1)), 2)
+    rows[1::2, 0] = -np.abs(rows[1::2, 0]) - 1  # minus signs, whatever the sample's range
+    text = "\n".join(  # row i's cell i % 997 left blank, if the model takes missing values (and the sample's blanks)
+        ",".join("" if (takes_missing_values and i % 997 == j) or np.isnan(v) else f"{v:g}" for j, v in enumerate(row))
+        for i, row in enumerate(rows)
     )
-    assert len(text) > 64 * 1024 and "-" in text and ",," in text  # several blocks, minus signs, missing values
+    assert len(text) > 64 * 1024 and "-" in text  # several blocks, minus signs
+    assert (",," in text or text.startswith(",")) == takes_missing_values  # missing values, if the model takes them
     assert decimal_csv.parse(text.encode()) is not None  # the vectorised reader takes it
     as_csv = post(server, text.encode())
     as_json = post(

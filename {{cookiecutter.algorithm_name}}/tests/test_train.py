@@ -15,6 +15,7 @@ from conftest import (
     FEATURE_TYPE,
     N_FEATURES,
     PROGRAM,
+    SAMPLE_HEADER,
     SAMPLE_ROW,
     TEXT,
     classification_data,
@@ -88,13 +89,14 @@ ERROR = {"error", "merror", "binary_error", "multi_error"}
 
 
 def write_noisy_channels(opt_ml) -> tuple[np.ndarray, np.ndarray]:
-    """Training and validation channels whose validation loss turns up early; returns validation's labels and rows."""
+    """Training and validation channels whose validation loss turns up early; returns validation's labels and rows.
+    In the sample's columns: the sample job's hyperparameters (its early stopping) stay."""
     rng = np.random.default_rng(7)
-    labels, X = classification_data(600, 6, 3, seed=7)
+    labels, X = classification_data(600, N_FEATURES, 3, seed=7)
     noisy = rng.random(len(labels)) < 0.35  # labels no model can learn: validation loss turns up early
     labels = np.where(noisy, rng.permutation(labels), labels)
-    write_channel(opt_ml, "training", labels[:450], X[:450])
-    write_channel(opt_ml, "validation", labels[450:], X[450:])
+    write_channel(opt_ml, "training", labels[:450], X[:450], header=SAMPLE_HEADER)
+    write_channel(opt_ml, "validation", labels[450:], X[450:], header=SAMPLE_HEADER)
     return labels[450:], X[450:]
 
 
@@ -102,16 +104,14 @@ def check_final_values_are_the_saved_models(log: str, final: dict[str, float], m
     """Each metric's final value (as a tuning job reads it) against the saved model's own score on (labels, X)."""
     model = load_model(model_dir)
     truth = labels.astype(str)
-    probabilities = model.predict_proba(model_input(X))
-    index = {str(label): i for i, label in enumerate(model.classes)}
-    p_truth = probabilities[np.arange(len(truth)), [index[t] for t in truth]]
-    logloss = float(-np.mean(np.log(np.clip(p_truth, 1e-15, 1))))
-    error = float(np.mean(model.classes[probabilities.argmax(axis=1)] != truth))
-    saved = {
-        "validation:accuracy": float(np.mean(model.predict(model_input(X)).astype(str) == truth)),
-        **{f"validation:{name}": logloss for name in LOGLOSS},
-        **{f"validation:{name}": error for name in ERROR},
-    }
+    saved = {"validation:accuracy": float(np.mean(model.predict(model_input(X)).astype(str) == truth))}
+    if model.has_probabilities:  # the library's loss and error, from the probabilities (boosting logs them)
+        probabilities = model.predict_proba(model_input(X))
+        index = {str(label): i for i, label in enumerate(model.classes)}
+        p_truth = probabilities[np.arange(len(truth)), [index[t] for t in truth]]
+        logloss = float(-np.mean(np.log(np.clip(p_truth, 1e-15, 1))))
+        error = float(np.mean(model.classes[probabilities.argmax(axis=1)] != truth))
+        saved |= {f"validation:{name}": logloss for name in LOGLOSS} | {f"validation:{name}": error for name in ERROR}
     compared = []
     for name, value in final.items():
         if name in saved:
@@ -177,9 +177,9 @@ def test_the_failure_reason_is_cut_to_1024_characters(opt_ml):
 
 @pytest.mark.deep
 def test_reads_every_csv_file_and_ignores_other_files(opt_ml):
-    labels, X = classification_data(300, 7, 3)
-    write_channel(opt_ml, "training", labels, X, files=3)
-    write_channel(opt_ml, "validation", labels[:60], X[:60])
+    labels, X = classification_data(300, N_FEATURES, 3)  # the sample's columns: its hyperparameters stay
+    write_channel(opt_ml, "training", labels, X, files=3, header=SAMPLE_HEADER)
+    write_channel(opt_ml, "validation", labels[:60], X[:60], header=SAMPLE_HEADER)
     folder = opt_ml / "input" / "data" / "training"
     (folder / "README.txt").write_text("not data")
     (folder / ".hidden.csv").write_text("garbage,,,\n")
@@ -188,7 +188,7 @@ def test_reads_every_csv_file_and_ignores_other_files(opt_ml):
     (folder / "nested" / "more.csv").write_text((folder / "part-0.csv").read_text())
     result = run_train(opt_ml)
     assert result.returncode == 0, result.stderr
-    assert f"training: 400 rows, {written_width(7)}, 4 file(s)" in result.stdout
+    assert f"training: 400 rows, {written_width(N_FEATURES)}, 4 file(s)" in result.stdout
 
 
 @pytest.mark.deep
@@ -202,7 +202,9 @@ def test_classification_with_text_or_numeric_labels_and_unseen_data(opt_ml, text
     model = load_model(opt_ml / "model")
     predicted = model.predict(model_input(X[700:]))
     assert np.mean(predicted == labels[700:].astype(str)) >= 0.9
-    probabilities = model.predict_proba(model_input(X[700:]))
+    if not hasattr(framework, "predict_proba"):  # optional in model.py: without it, none are promised
+        return
+    probabilities = model.predict_proba(model_input(X[700:]))  # a classifier's model.py that has it must deliver
     assert probabilities.shape == (200, 4)
     assert np.allclose(probabilities.sum(axis=1), 1.0)
     assert np.array_equal(model.classes[probabilities.argmax(axis=1)], predicted)
@@ -220,7 +222,7 @@ def test_regression_on_continuous_labels(opt_ml):
     assert re.search(r"^validation:rmse=", result.stdout, re.M)
     predicted = load_model(opt_ml / "model").predict(model_input(X[1700:]))
     r2 = 1 - np.mean((predicted - y[1700:]) ** 2) / np.var(y[1700:])
-    assert r2 >= 0.7
+    assert r2 > 0  # it learns something (how much is tests/test_model.py's to say, of the sample data)
 
 
 @pytest.mark.deep
@@ -271,16 +273,22 @@ def test_unusable_data_fails_with_a_reason(opt_ml, content, words):
 
 @pytest.mark.deep
 @numbers_only
-def test_empty_feature_cells_are_missing_values(opt_ml):
-    labels, X = classification_data(200, 4, 3)
-    write_channel(opt_ml, "training", labels, X)
-    write_channel(opt_ml, "validation", labels[:50], X[:50])
+def test_empty_feature_cells_are_missing_values(opt_ml, takes_missing_values):
+    """Read as NaN; the model then takes them, or fails the job with its reason, as it predicts (the sample's)."""
+    labels, X = classification_data(200, N_FEATURES, 3)  # the sample's columns: its hyperparameters stay
+    write_channel(opt_ml, "training", labels, X, header=SAMPLE_HEADER)
+    write_channel(opt_ml, "validation", labels[:50], X[:50], header=SAMPLE_HEADER)
     folder = opt_ml / "input" / "data" / "training"
+    first = ["", " 1.5 ", *[""] * (N_FEATURES - 2)][:N_FEATURES]  # blank, padded, and trailing blank cells
+    second = [" 2.0 ", *[""] * (N_FEATURES - 1)]
     with open(folder / "part-0.csv", "a") as f:
-        f.write("class a,,1.5,,\n\nclass b, 2.0 ,,3,\n")
+        f.write("class a," + ",".join(first) + "\n\nclass b," + ",".join(second) + "\n")
     result = run_train(opt_ml)
-    assert result.returncode == 0, result.stderr
-    assert "training: 202 rows" in result.stdout
+    assert "training: 202 rows" in result.stdout, result.stdout + result.stderr
+    if takes_missing_values:
+        assert result.returncode == 0, result.stderr
+    else:
+        assert_failed(result, opt_ml)
 
 
 @pytest.mark.deep
