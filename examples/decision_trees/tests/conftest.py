@@ -9,8 +9,10 @@ sample payload gives the width of a row, and synthetic data is written in the mo
 
 import contextlib
 import csv
+import importlib.util
 import io
 import os
+import re
 import shutil
 import signal
 import socket
@@ -39,6 +41,18 @@ INPUT_TYPES = interface.constant(CODE, "INPUT_TYPES")
 # One request row of the sample payload: bodies built from it fit whatever model the project trains.
 SAMPLE_ROW = PAYLOAD.read_bytes().splitlines()[0] + b"\n"
 N_FEATURES = len(next(csv.reader([SAMPLE_ROW.decode()])))
+
+
+def _sample_header() -> str | None:
+    from contract import dataset
+
+    names = dataset.read_channel("training", TEST_DIR / "input" / "data" / "training", feature_type=FEATURE_TYPE)
+    return ",".join(["label", *names.feature_names]) if names.feature_names else None
+
+
+# The sample training data's header, or None: synthetic data of N_FEATURES columns written under it
+# keeps the sample job's hyperparameters meaningful (they may name its columns).
+SAMPLE_HEADER = _sample_header()
 numbers_only = pytest.mark.skipif(TEXT, reason='about numeric features; model.py sets FEATURE_TYPE = "text"')
 
 
@@ -114,10 +128,11 @@ def opt_ml(tmp_path: Path) -> Path:
 
 
 def read_rows(path: Path = PAYLOAD) -> np.ndarray:
-    """Request rows from a CSV file, as the model reads them: numbers, or text cells."""
-    if TEXT:
-        return as_cells([row for row in csv.reader(io.StringIO(path.read_text())) if row])
-    return np.loadtxt(path, delimiter=",", ndmin=2)
+    """Request rows from a CSV file, as the server reads a text/csv body: numbers (a blank cell is
+    NaN), or text cells."""
+    from contract import payloads
+
+    return payloads.decode(path.read_bytes(), payloads.CSV, feature_type=FEATURE_TYPE)
 
 
 def as_cells(rows: list[list[str]]) -> np.ndarray:
@@ -329,6 +344,19 @@ def expected(trained: Path, sample_rows: np.ndarray):
     return load_model(trained / "model").predict(sample_rows)
 
 
+@pytest.fixture(scope="session")
+def takes_missing_values(trained: Path, sample_rows: np.ndarray) -> bool:
+    """Whether the sample job's model predicts a row with a missing value (NaN; "" for text) or
+    refuses it: missing values are the model's business, not the contract's."""
+    row = sample_rows[:1].copy()
+    row[0, 0] = "" if TEXT else np.nan
+    try:
+        load_model(trained / "model").predict(row)
+    except ValueError:
+        return False
+    return True
+
+
 def docker_answers() -> bool:
     try:
         return subprocess.run(["docker", "info"], capture_output=True, timeout=20).returncode == 0
@@ -366,14 +394,81 @@ def serving_container(image: str, model_dir: Path, *docker_args: str, prefix: st
 def pytest_terminal_summary(terminalreporter):
     for line in FIGURES:
         terminalreporter.write_line(line)
+    if DEEPER:
+        files = sorted({item.path.name for item in DEEPER})
+        terminalreporter.write_line(f"{len(DEEPER)} deeper tests left for make test-all ({', '.join(files)})")
+    if NEEDS_TOOLS:
+        terminalreporter.write_line(f"not collected here, they need the deploy tools of .venv-tools (make test-all, "
+                                    f"make test-container): {', '.join(sorted(set(NEEDS_TOOLS)))}")  # fmt: skip
 
+
+
+def pytest_addoption(parser):
+    parser.addoption("--deep", action="store_true",
+                     help="also run the tests marked deep (make test-all, make test-container)")  # fmt: skip
+
+
+def named_by_the_user(config) -> bool:
+    """Tests named on the command line (a path, a node id, or -k) run whatever their tier."""
+    return config.args_source == pytest.Config.ArgsSource.ARGS or bool(config.option.keyword)
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests marked applies(False), about what this model.py does not do (another framework's
-    checkpoints or network), are deselected rather than skipped: a skip here means a test that
-    should have run did not."""
+    """Deselect, rather than skip (a skip here means a test that should have run did not):
+    - tests marked applies(False), about what this model.py does not do (another framework's
+      checkpoints or network);
+    - tests marked deep, unless --deep is given or the user named them: the contract's own code
+      (codecs, fuzzing, the front door, the lifecycle, tuning, failure modes), which make test-all,
+      make test-container and CI run, and which an edit of model.py does not reach."""
+    deep = not config.getoption("--deep") and not named_by_the_user(config)
     dropped = [item for item in items if (mark := item.get_closest_marker("applies")) and not mark.args[0]]
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-        items[:] = [item for item in items if item not in dropped]
+    DEEPER.extend(item for item in items if deep and item not in dropped and item.get_closest_marker("deep"))
+    if dropped or DEEPER:
+        config.hook.pytest_deselected(items=dropped + DEEPER)
+        items[:] = [item for item in items if item not in dropped and item not in DEEPER]
+
+
+DEEPER: list = []  # the deep tests this run left out
+
+
+def pytest_report_header(config):
+    if not config.getoption("--deep") and not named_by_the_user(config):
+        return "tier: make test (your model through the contract); make test-all also runs the tests marked deep"
+
+
+# make venv makes two venvs: .venv holds exactly requirements.lock (the image's packages) and the test
+# tools, so that make test fails on an import the image lacks; .venv-tools adds the deploy, lint and
+# update tools, and runs make test-all and make test-container. A module that imports the deploy side
+# (boto3, moto, the lifecycle: all in the deeper tiers) is not collected where they are missing.
+DEPLOY_MODULES = "boto3|botocore|moto|sagemaker|yaml|aws_fakes|lifecycle|test_lifecycle|test_hosting_modes"
+DEPLOY_IMPORT = re.compile(rf"^\s*(?:import|from) (?:{DEPLOY_MODULES})\b", re.M)
+DEPLOY_TOOLS = importlib.util.find_spec("boto3") is not None and importlib.util.find_spec("moto") is not None
+NEEDS_TOOLS: list[str] = []  # the modules this run did not collect for want of them
+
+
+def pytest_ignore_collect(collection_path, config):
+    if DEPLOY_TOOLS or collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):
+        return None
+    if DEPLOY_IMPORT.search(collection_path.read_text()):
+        NEEDS_TOOLS.append(collection_path.name)
+        return True
+    return None
+
+
+def requirements_changed() -> list[str]:
+    """The requirements files that changed since `make venv` installed this venv (it keeps them as
+    installed in .requirements, each after a `== name` line); [] outside a venv of make venv."""
+    stamp = Path(sys.prefix) / ".requirements"
+    if Path(sys.prefix).parent != PROJECT or not stamp.exists():
+        return []
+    installed = dict(re.findall(r"^== (\S+)\n(.*?)(?=^== |\Z)", stamp.read_text(), flags=re.S | re.M))
+    now = {name: (PROJECT / name).read_text() if (PROJECT / name).is_file() else None for name in installed}
+    return [name for name, text in installed.items() if now[name] != text]
+
+
+def pytest_sessionstart(session):
+    if changed := requirements_changed():
+        venv = Path(sys.prefix).name
+        pytest.exit(f"requirements changed ({', '.join(changed)}) since make venv made {venv}: run make venv", 2)
+
+

@@ -32,6 +32,8 @@ from conftest import (
 import model as framework
 from contract import hyperparameters, interface
 
+pytestmark = pytest.mark.deep  # checkpoints and spot training: long training runs stopped and resumed (make test-all)
+
 RESUMABLE = interface.constant(framework, "CHECKPOINTS")
 resumable = pytest.mark.applies(RESUMABLE, reason="model.py writes no checkpoints (CHECKPOINTS is not set)")
 SCHEMA = hyperparameters.load_schema()

@@ -407,6 +407,7 @@ def test_docker_stop_ends_a_long_training_promptly_without_a_model(launcher, tmp
 # ---------------------------------------------------------------- the user's own flow (C39, C30)
 
 
+@pytest.mark.exclusive
 def test_the_local_test_scripts_as_the_readme_tells_them(launcher, image_id, tmp_path):
     """train_local.sh, serve_local.sh and predict.sh on a copy of local_test/."""
     project = tmp_path / "project"

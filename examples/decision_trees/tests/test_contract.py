@@ -22,6 +22,8 @@ import requests
 from conftest import PAYLOAD, TEST_DIR, TEXT, load_model, process_table, read_rows
 from endpoints import ContainerEndpoint, HostEndpoint, gunicorn_master, poll, workers
 
+from contract import hosting
+
 BODY_LIMIT = 6_291_456  # InvokeEndpoint's largest real-time body
 STOP_SECONDS = 30  # SageMaker sends SIGKILL 30 s after SIGTERM
 CSV = {"Content-Type": "text/csv"}
@@ -48,8 +50,9 @@ def opt_ml(backend, request, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def predictions(opt_ml) -> list[str]:
-    """What that model predicts for the sample payload, one CSV line per row."""
-    return [str(value) for value in load_model(opt_ml / "model").predict(read_rows(PAYLOAD)).tolist()]
+    """What that model predicts for the sample payload, one CSV line per row (numpy's text of each value:
+    a float32 prediction in float32's shortest digits, as the CSV answer writes it)."""
+    return [str(value) for value in load_model(opt_ml / "model").predict(read_rows(PAYLOAD))]
 
 
 @pytest.fixture
@@ -99,7 +102,7 @@ def test_ping_is_200_with_an_empty_body_and_fast(endpoint):
 
 
 @pytest.mark.parametrize("media_type", ["text/csv", "application/json", "application/x-npy"])
-def test_predictions_round_trip_in_each_type(endpoint, predictions, media_type):
+def test_predictions_round_trip_in_each_type(endpoint, opt_ml, predictions, media_type):
     rows = read_rows(PAYLOAD)
     if media_type == "text/csv":
         body = PAYLOAD.read_bytes()
@@ -115,9 +118,9 @@ def test_predictions_round_trip_in_each_type(endpoint, predictions, media_type):
     if media_type == "text/csv":
         assert response.text.splitlines() == predictions
     elif media_type == "application/json":
-        assert [str(v) for v in response.json()["predictions"]] == predictions
+        assert response.json()["predictions"] == load_model(opt_ml / "model").predict(rows).tolist()
     else:
-        assert [str(v) for v in np.load(io.BytesIO(response.content), allow_pickle=False).tolist()] == predictions
+        assert [str(v) for v in np.load(io.BytesIO(response.content), allow_pickle=False)] == predictions
 
 
 @pytest.mark.parametrize(
@@ -171,13 +174,15 @@ def test_a_batch_transform_job_gets_its_settings_back_and_one_line_per_record(se
     endpoint = serve(SAGEMAKER_MODEL_SERVER_WORKERS=1, **batch)
     params = requests.get(endpoint.url + "/execution-parameters", timeout=2).json()
     assert params["MaxPayloadInMB"] == 5 and params["BatchStrategy"] == "MULTI_RECORD"
-    body = PAYLOAD.read_bytes() * 500
-    assert len(body) <= params["MaxPayloadInMB"] * 1024 * 1024
+    repeats = min(500, params["MaxPayloadInMB"] * hosting.MB // len(PAYLOAD.read_bytes()))  # in bytes: rows may be wide
+    body = PAYLOAD.read_bytes() * repeats
+    assert repeats > 1 and len(body) <= params["MaxPayloadInMB"] * hosting.MB
     response = post(endpoint, body, {"Content-Type": "text/csv", "Accept": "text/csv"})
     assert response.status_code == 200, response
-    assert response.text.splitlines() == predictions * 500
+    assert response.text.splitlines() == predictions * repeats
 
 
+@pytest.mark.deep
 def test_the_port_follows_sagemaker_bind_to_port_on_the_right_interfaces(serve, backend):
     port = {"SAGEMAKER_BIND_TO_PORT": 9191} if backend == "container" else {}  # the host's: a free one
     endpoint = serve(SAGEMAKER_MODEL_SERVER_WORKERS=1, **port)
@@ -185,6 +190,7 @@ def test_the_port_follows_sagemaker_bind_to_port_on_the_right_interfaces(serve, 
     assert endpoint.listening() == {f"{endpoint.address}:{endpoint.port}"}
 
 
+@pytest.mark.deep
 @pytest.mark.parametrize("variable", ["SAGEMAKER_MODEL_SERVER_WORKERS", "MODEL_SERVER_WORKERS"])
 def test_worker_count_and_timeout_follow_the_environment(serve, variable):
     endpoint = serve(**{"SAGEMAKER_MODEL_SERVER_WORKERS": "", variable: 3, "SAGEMAKER_MODEL_SERVER_TIMEOUT": 17})
@@ -197,6 +203,7 @@ def test_worker_count_and_timeout_follow_the_environment(serve, variable):
     assert "proxy_read_timeout 17s;" in config  # nginx waits as long as gunicorn
 
 
+@pytest.mark.deep
 def test_a_killed_worker_is_replaced_and_every_worker_answers(serve, predictions):
     endpoint = serve(SAGEMAKER_MODEL_SERVER_WORKERS=3)
     before = poll(lambda: (w := workers(endpoint)) and len(w) == 3 and w, 30, "no 3 workers")
@@ -209,6 +216,7 @@ def test_a_killed_worker_is_replaced_and_every_worker_answers(serve, predictions
     assert endpoint.running()
 
 
+@pytest.mark.deep
 @pytest.mark.parametrize("damage", ["missing", "truncated", "wrong framework"])
 def test_a_bad_model_gives_a_503_ping_with_its_reason_and_no_crash_loop(serve, opt_ml, tmp_path, damage):
     broken = tmp_path / "broken" / "opt_ml"
@@ -248,10 +256,14 @@ class Upload(io.BytesIO):
         return chunk
 
 
+@pytest.mark.deep
 def test_sigterm_finishes_the_request_in_flight_then_exits_0_leaving_nothing(serve, predictions):
     endpoint = serve(SAGEMAKER_MODEL_SERVER_WORKERS=1)
-    repeats = 1_000_000 // len(predictions)  # seconds of work for one worker (a batch of 1 M rows)
-    upload = Upload(PAYLOAD.read_bytes() * repeats)
+    # Seconds of work for one worker: a batch of 1 M rows, or of as many as half the body limit
+    # holds (wide rows would be 413 otherwise). The limit is in bytes: MAX_BODY_MB's default.
+    payload = PAYLOAD.read_bytes()
+    repeats = max(1, min(1_000_000 // len(predictions), hosting.DEFAULT_BODY_MB * hosting.MB // 2 // len(payload)))
+    upload = Upload(payload * repeats)
     tree = endpoint.processes()
     result = {}
 
@@ -277,6 +289,7 @@ def test_sigterm_finishes_the_request_in_flight_then_exits_0_leaving_nothing(ser
     assert still_running(endpoint, tree) == []
 
 
+@pytest.mark.deep
 @pytest.mark.parametrize("victim", ["nginx", "gunicorn"])
 def test_serve_exits_non_zero_when_nginx_or_gunicorn_dies_leaving_nothing(serve, victim):
     endpoint = serve(SAGEMAKER_MODEL_SERVER_WORKERS=2)

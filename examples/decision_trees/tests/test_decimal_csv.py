@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 
 from contract import decimal_csv, payloads
 
+pytestmark = pytest.mark.deep  # the contract's CSV reader (make test-all)
+
 
 @pytest.fixture(autouse=True)
 def any_size(monkeypatch):

@@ -25,6 +25,8 @@ from conftest import PROJECT, is_complete_model, load_model, model_input, run_tr
 import model as framework
 from contract import model_artifact
 
+pytestmark = pytest.mark.deep  # training across hosts (make test-all)
+
 # LightGBM's network, rendered only for LightGBM, and model.py training across hosts with it.
 LIGHTGBM = hasattr(framework, "join") and importlib.util.find_spec("contract.lightgbm_network") is not None
 lightgbm_only = pytest.mark.applies(LIGHTGBM, reason="LightGBM's network (contract/lightgbm_network.py)")
@@ -52,6 +54,7 @@ def host_lines(output: str, pattern: str) -> dict[str, list[str]]:
     return found
 
 
+@pytest.mark.exclusive
 @pytest.mark.container
 def test_two_instances(image, opt_ml, tmp_path):
     from test_lifecycle import our_containers, run_lifecycle
@@ -114,6 +117,7 @@ def test_two_instances(image, opt_ml, tmp_path):
     assert together >= alone - 0.02
 
 
+@pytest.mark.exclusive
 @pytest.mark.container
 def test_a_missing_peer(image, tmp_path):
     """resourceconfig.json names a second host that never starts. Training across hosts: a bounded

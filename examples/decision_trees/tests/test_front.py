@@ -24,6 +24,8 @@ if str(PROJECT) not in sys.path:
     sys.path.insert(0, str(PROJECT))
 from lifecycle.front import HOSTING, LocalFront, runtime_client  # noqa: E402 (needs the path above)
 
+pytestmark = pytest.mark.deep  # the local front door's own behaviour (make test-all)
+
 MODES = HOSTING.MODES
 MB = HOSTING.MB
 CSV = "text/csv"

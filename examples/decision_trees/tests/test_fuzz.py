@@ -17,6 +17,8 @@ from endpoints import serving_container
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+pytestmark = pytest.mark.deep  # payload fuzzing of the contract's decoders (make test-all)
+
 CONTENT_TYPES = ["text/csv", "application/json", "application/x-npy", "text/csv; charset=utf-8", "text/plain", ""]
 numbers = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),

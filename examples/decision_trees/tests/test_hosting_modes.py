@@ -33,6 +33,8 @@ from botocore.exceptions import ClientError
 from botocore.validate import validate_parameters
 from test_lifecycle import SCRIPT, load_lifecycle, printed_section, run_lifecycle
 
+pytestmark = pytest.mark.deep  # the lifecycle script's deploy calls against moto (make test-all)
+
 ALGORITHM = "decision_trees"
 # Passed with --hosting-instance-type: moto 5.2.5 refuses instance types newer than its list
 # (ml.c7g.large, say) that SageMaker takes. test_lifecycle.py checks the project's default.

@@ -1,13 +1,16 @@
 """SageMaker's string hyperparameters, typed by the schema in hyperparameters.json."""
 
 import json
+import shutil
+import subprocess
 
 import pytest
-from conftest import PROJECT
+from conftest import CODE, PROGRAM, PROJECT, program_env
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from contract import hyperparameters as hp
+from contract import interface
 
 SCHEMA = {
     "depth": {"type": "int", "default": 3, "min": 1, "max": 10, "help": ""},
@@ -91,6 +94,7 @@ finite_floats = st.floats(allow_nan=False, allow_infinity=False)
 stripped_text = st.text().filter(lambda t: t == t.strip())
 
 
+@pytest.mark.deep  # hypothesis: the contract's typing of any value
 @given(
     st.one_of(
         st.tuples(st.just("int"), st.integers(-(2**80), 2**80)),
@@ -176,3 +180,111 @@ def test_tracked_hyperparameters_know_which_were_read():
 def test_every_schema_hyperparameter_reaches_the_model(trained_log):
     """Each name in hyperparameters.json must be read by model.py's task_of or fit on the sample job."""
     assert "never reached model.py" not in trained_log, trained_log
+
+
+def test_reached_means_the_fitted_model_holds_the_value():
+    params = {"eta": 0.1, "max_depth": 4, "flag": True, "mode": "hist", "limit": None, "rounds": 50}
+    held = {"eta": "0.100000001", "max_depth": "4", "flag": "1", "mode": "hist", "limit": -1, "n_estimators": 50}
+    hp.check_reached(params, held, own=(), renamed={"rounds": "n_estimators"})  # text, float32, none: the default
+    with pytest.raises(hp.HyperparameterError, match=r"max_depth=5 \(the model holds max_depth=4\).*OWN_HYPERP"):
+        hp.check_reached({**params, "max_depth": 5}, held, renamed={"rounds": "n_estimators"})
+    with pytest.raises(hp.HyperparameterError, match="max_dept=4 .*has no max_dept; did you mean max_depth"):
+        hp.check_reached({"max_dept": 4}, held)
+    hp.check_reached({"max_dept": 4}, held, own=("max_dept",))  # model.py's own: not looked for
+    hp.check_reached({"C": 2.0}, {"scaler__copy": True, "logisticregression__C": 2.0})  # a Pipeline's step__name
+
+
+def test_a_librarys_word_on_an_unused_parameter_fails_naming_it():
+    messages = ['[16:51:51] WARNING: learner.cc:794: \nParameters: { "max_dept", "x" } are not used.\n',
+                "[LightGBM] [Warning] Unknown parameter: num_leafs",
+                "DecisionTreeClassifier.__init__() got an unexpected keyword argument 'max_dept'"]
+    for message in messages:
+        with pytest.raises(hp.HyperparameterError, match="did not use hyperparameter (max_dept|num_leafs)"):
+            hp.unused_by_library([message], {"max_dept": 3, "num_leafs": 7}, "lib", known=("max_depth",))
+    hp.unused_by_library(["a warning about something else"], {"max_dept": 3}, "lib")
+
+
+def passed_on() -> tuple[str, dict, int] | None:
+    """A schema name that model.py passes to the model as it is (an int, not in OWN_HYPERPARAMETERS),
+    its spec, and a valid value other than its default (and, likely, the library's)."""
+    own = interface.constant(CODE, "OWN_HYPERPARAMETERS")
+    for name, spec in hp.load_schema().items():
+        if name in own or spec["type"] != "int" or spec.get("choices"):
+            continue
+        low, high = spec.get("min", 0), spec.get("max", 2**31)
+        value = low + 1 if spec["default"] is None else spec["default"] + 1
+        value = value if value <= high else spec["default"] - 1
+        if low <= value <= high:
+            return name, spec, value
+    return None
+
+
+PASSED_ON = passed_on()
+passes_one_on = pytest.mark.applies(PASSED_ON is not None, reason="model.py passes no int hyperparameter on as it is")
+
+
+def changed_program(tmp_path, model_addition: str = "", schema_addition: dict | None = None):
+    """A copy of the program folder, with lines added to model.py and names to hyperparameters.json."""
+    program = tmp_path / "program"
+    shutil.copytree(PROGRAM, program, ignore=shutil.ignore_patterns("__pycache__"))
+    (program / "model.py").write_text((program / "model.py").read_text() + model_addition)
+    schema = {**hp.load_schema(program / "hyperparameters.json"), **(schema_addition or {})}
+    (program / "hyperparameters.json").write_text(json.dumps(schema, indent=2))
+    return program
+
+
+def train_with(program, opt_ml, hyperparameters: dict) -> subprocess.CompletedProcess:
+    (opt_ml / "input" / "config" / "hyperparameters.json").write_text(json.dumps(hyperparameters))
+    return subprocess.run([str(program / "train")], env=program_env(opt_ml), capture_output=True, text=True,
+                          timeout=600)
+
+
+def assert_fails_naming(result, opt_ml, name: str) -> str:
+    """`train` failed with one sentence naming the hyperparameter and what to do, in its output too."""
+    assert result.returncode == 1, result.stdout + result.stderr
+    reason = (opt_ml / "output" / "failure").read_text()
+    assert name in reason and "hyperparameters.json" in reason, reason
+    assert "Traceback" not in reason and "\n" not in reason, reason
+    assert f"training failed: {reason}" in result.stderr
+    assert not (opt_ml / "model").exists() or not any((opt_ml / "model").iterdir())
+    return reason
+
+
+@pytest.mark.deep
+@passes_one_on
+def test_a_misspelled_hyperparameter_fails_training_naming_it(opt_ml, tmp_path):
+    name, spec, value = PASSED_ON
+    misspelled = name[:-2] + name[-1] + name[-2]  # max_depth: max_detph
+    program = changed_program(tmp_path, schema_addition={misspelled: {**spec, "default": value}})
+    reason = assert_fails_naming(train_with(program, opt_ml, {}), opt_ml, misspelled)
+    assert "did not use" in reason or "never reached" in reason, reason
+    if interface.constant(CODE, "FRAMEWORK") in ("xgboost", "lightgbm"):  # the library's own warning, surfaced
+        assert "said:" in reason, reason
+
+
+DROPS = """
+
+_fit = fit
+
+
+def fit(params, train, validation, job):  # a test's change: this model.py drops NAME
+    return _fit(dict((k, v) for k, v in params.items() if k != "NAME"), train, validation, job)
+"""
+
+
+@pytest.mark.deep
+@passes_one_on
+def test_a_hyperparameter_model_py_drops_fails_training_naming_it(opt_ml, tmp_path):
+    name, _spec, value = PASSED_ON
+    program = changed_program(tmp_path, DROPS.replace("NAME", name))
+    reason = assert_fails_naming(train_with(program, opt_ml, {name: str(value)}), opt_ml, f"{name}={value}")
+    assert "never reached the fitted" in reason and "OWN_HYPERPARAMETERS" in reason, reason
+
+
+@pytest.mark.deep
+@passes_one_on
+def test_a_hyperparameter_model_py_declares_its_own_is_not_looked_for(opt_ml, tmp_path):
+    name, _spec, value = PASSED_ON
+    declared = DROPS.replace("NAME", name) + f"\n\nOWN_HYPERPARAMETERS = (*OWN_HYPERPARAMETERS, {name!r})\n"
+    result = train_with(changed_program(tmp_path, declared), opt_ml, {name: str(value)})
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -40,6 +40,7 @@ def test_this_projects_model_py_provides_the_interface():
     assert interface.check(code) is code
 
 
+@pytest.mark.deep
 @pytest.mark.parametrize("name", interface.REQUIRED)
 def test_a_missing_function_is_named(name):
     with pytest.raises(interface.InterfaceError) as raised:
@@ -48,6 +49,7 @@ def test_a_missing_function_is_named(name):
     assert f"defines no function {name}(" in message and "\n" not in message
 
 
+@pytest.mark.deep
 def test_a_misnamed_function_is_named_with_its_likely_intent():
     code = complete(predict=None, predict_fn=lambda model, X: X)
     wanted = r"defines no function predict\(model, X\).*predict_fn: rename it"
@@ -55,17 +57,20 @@ def test_a_misnamed_function_is_named_with_its_likely_intent():
         interface.check(code)
 
 
+@pytest.mark.deep
 def test_a_function_with_the_wrong_parameters_is_refused():
     with pytest.raises(interface.InterfaceError, match=r"fit\(params\) cannot be called as fit\(params, train"):
         interface.check(complete(fit=lambda params: None))
 
 
+@pytest.mark.deep
 def test_optional_functions_are_checked_when_present():
     with pytest.raises(interface.InterfaceError, match="predict_proba"):
         interface.check(complete(predict_proba=lambda X: X))
     assert interface.check(complete(predict_proba=lambda model, X: X))
 
 
+@pytest.mark.deep
 def test_constants_have_their_types():
     code = complete()
     code.ITERATION_METRICS = "rmse"
@@ -83,6 +88,7 @@ def broken_program(tmp_path: Path) -> Path:
     return program
 
 
+@pytest.mark.deep
 def test_train_stops_at_once_naming_the_missing_function(opt_ml, tmp_path):
     program = broken_program(tmp_path)
     result = subprocess.run([str(program / "train")], env=program_env(opt_ml), capture_output=True, text=True,
@@ -93,6 +99,7 @@ def test_train_stops_at_once_naming_the_missing_function(opt_ml, tmp_path):
     assert not (opt_ml / "model").exists() or not any((opt_ml / "model").iterdir())
 
 
+@pytest.mark.deep
 def test_serve_stops_at_once_naming_the_missing_function(trained, tmp_path):
     require_tool("nginx")
     program = broken_program(tmp_path)
@@ -150,6 +157,7 @@ def test_input_and_output_hooks_take_their_content_types(trained, tmp_path, samp
         server.stop()
 
 
+@pytest.mark.deep
 def test_a_hook_without_its_types_is_refused():
     with pytest.raises(interface.InterfaceError, match="INPUT_TYPES and input_fn go together"):
         interface.check(complete(input_fn=lambda body, content_type: body))

@@ -96,6 +96,7 @@ def our_containers(root) -> list[str]:
     ]
 
 
+@pytest.mark.exclusive
 @pytest.mark.parametrize("hosting", ["realtime", "async"])
 def test_local_mode_end_to_end(pushed_image, expected, tmp_path, hosting):
     """Async too: the local front takes InvokeEndpointAsync, and the answer appears in the run's folder."""
@@ -136,6 +137,7 @@ def test_local_mode_end_to_end(pushed_image, expected, tmp_path, hosting):
     assert SECRET_ACCESS_KEY not in output
 
 
+@pytest.mark.exclusive
 def test_local_mode_failure_exits_1_and_still_cleans_up(image, tmp_path):
     project = copy_project(tmp_path)
     hyperparameters = project / "local_test" / "test_dir" / "input" / "config" / "hyperparameters.json"

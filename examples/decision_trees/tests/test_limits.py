@@ -14,6 +14,8 @@ from endpoints import ContainerEndpoint, HostEndpoint, gunicorn_master, workers
 
 from contract import hosting
 
+pytestmark = pytest.mark.deep  # each hosting mode's limits in nginx, gunicorn and the deploy calls (make test-all)
+
 # One mode for each distinct set of limits (real-time, multi-model and inference components share theirs).
 MODES = sorted({limits: mode for mode, limits in sorted(hosting.MODES.items())}.values())
 

@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 
 from contract import payloads
 
+pytestmark = pytest.mark.deep  # the contract's codecs, without a server (make test-all)
+
 ROWS = np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]])
 
 

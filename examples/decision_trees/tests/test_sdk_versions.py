@@ -113,6 +113,7 @@ def as_json(values: dict) -> str:
     return json.dumps(values, sort_keys=True)
 
 
+@pytest.mark.exclusive
 @pytest.mark.parametrize("sdk", SDKS)
 def test_sdk_local_training_matches_docker_run_train(sdk, sdk_pythons, image, reference, sample_rows, tmp_path):
     require_compose()
@@ -131,6 +132,7 @@ def test_sdk_local_training_matches_docker_run_train(sdk, sdk_pythons, image, re
     assert np.array_equal(load_model(model).predict(sample_rows), load_model(reference).predict(sample_rows))
 
 
+@pytest.mark.exclusive
 @pytest.mark.parametrize("sdk", SDKS)
 def test_a_failed_sdk_job_fails_with_the_containers_reason(sdk, sdk_pythons, image, tmp_path):
     require_compose()

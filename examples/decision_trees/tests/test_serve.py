@@ -18,6 +18,7 @@ from conftest import (
     SAMPLE_ROW,
     TEXT,
     csv_body,
+    load_model,
     numbers_only,
     program_env,
     start_server,
@@ -47,6 +48,7 @@ def test_a_single_row_and_a_charset_parameter(server, sample_rows, expected):
     assert response.text == str(expected[0])
 
 
+@pytest.mark.deep
 def test_other_charsets_are_decoded(server, sample_rows, expected):
     body = csv_body(sample_rows).decode().encode("utf-16")
     response = post(server, body, {"Content-Type": "text/csv; charset=utf-16"})
@@ -73,29 +75,38 @@ def test_json_in_and_out(server, sample_rows, expected, shape):
     assert predictions == (expected.tolist() if shape != "one row" else expected[:1].tolist())
 
 
-def test_npy_in_and_out(server, sample_rows, expected):
+def test_npy_in_and_out(server, trained, sample_rows, expected):
+    """float32 rows are answered as the model answers those same values widened to float64 (a
+    model need not give float32-rounded inputs the answers of the originals)."""
+    rows = sample_rows.astype(str) if TEXT else sample_rows.astype(np.float32)
     buffer = io.BytesIO()
-    np.save(buffer, sample_rows.astype(str) if TEXT else sample_rows.astype(np.float32))
+    np.save(buffer, rows)
     headers = {"Content-Type": "application/x-npy", "Accept": "application/x-npy"}
     response = post(server, buffer.getvalue(), headers)
     assert response.status_code == 200, response.text
     answer = np.load(io.BytesIO(response.content), allow_pickle=False)
-    assert answer.tolist() == expected.tolist()
+    widened = expected if TEXT else load_model(trained / "model").predict(rows.astype(np.float64))
+    assert answer.tolist() == widened.tolist()
 
 
 def test_probabilities_on_request(server, trained, sample_rows):
+    """As the model has them: a classifier whose model.py defines predict_proba must give them;
+    a regression model, or a classifier without predict_proba, refuses, saying why."""
     meta = json.loads((trained / "model" / "model.json").read_text())
-    if meta["task"] != "classification":  # a regression model refuses, saying why
+    if not load_model(trained / "model").has_probabilities:
         asked = {**CSV, "X-Amzn-SageMaker-Custom-Attributes": "probabilities=true"}
         refused = post(server, csv_body(sample_rows), asked)
-        assert refused.status_code == 400 and "classification" in refused.json()["error"], refused
+        words = "predict_proba" if meta["task"] == "classification" else "classification"
+        assert refused.status_code == 400 and words in refused.json()["error"], refused
         return
     headers = {
         "Content-Type": "text/csv",
         "Accept": "application/json",
         "X-Amzn-SageMaker-Custom-Attributes": "trace=abc, probabilities=true",
     }
-    answer = post(server, csv_body(sample_rows), headers).json()
+    response = post(server, csv_body(sample_rows), headers)
+    assert response.status_code == 200, response  # model.py defines predict_proba: it must deliver
+    answer = response.json()
     assert answer["classes"] == meta["classes"]
     probabilities = np.array(answer["probabilities"])
     assert probabilities.shape == (len(sample_rows), len(meta["classes"]))
@@ -218,14 +229,19 @@ def test_npy_of_the_wrong_dtype_or_rank(server):
 
 
 @numbers_only  # the vectorised reader is for numbers
-def test_a_big_csv_batch_is_answered_as_the_same_rows_in_json(server, sample_rows):
-    """Big CSV bodies of plain decimals take the vectorised reader: the answers must not change."""
+def test_a_big_csv_batch_is_answered_as_the_same_rows_in_json(server, sample_rows, takes_missing_values):
+    """Big CSV bodies of plain decimals take the vectorised reader: the answers must not change.
+    (Blank cells too, if the model takes missing values.)"""
     rng = np.random.default_rng(3)
-    rows = np.round(np.tile(sample_rows, (2000, 1)) + rng.normal(scale=0.3, size=(2000 * len(sample_rows), 1)), 2)
-    text = "\n".join(
-        ",".join("" if i % 997 == j else f"{v:g}" for j, v in enumerate(row)) for i, row in enumerate(rows)
+    repeats = -(-256 * 1024 // len(csv_body(sample_rows)))  # about 256 KB, whatever the width of a row
+    rows = np.round(np.tile(sample_rows, (repeats, 1)) + rng.normal(scale=0.3, size=(len(sample_rows) * repeats, 1)), 2)
+    rows[1::2, 0] = -np.abs(rows[1::2, 0]) - 1  # minus signs, whatever the sample's range
+    text = "\n".join(  # row i's cell i % 997 left blank, if the model takes missing values (and the sample's blanks)
+        ",".join("" if (takes_missing_values and i % 997 == j) or np.isnan(v) else f"{v:g}" for j, v in enumerate(row))
+        for i, row in enumerate(rows)
     )
-    assert len(text) > 64 * 1024 and "-" in text and ",," in text  # several blocks, minus signs, missing values
+    assert len(text) > 64 * 1024 and "-" in text  # several blocks, minus signs
+    assert (",," in text or text.startswith(",")) == takes_missing_values  # missing values, if the model takes them
     assert decimal_csv.parse(text.encode()) is not None  # the vectorised reader takes it
     as_csv = post(server, text.encode())
     as_json = post(
@@ -239,6 +255,7 @@ def json_rows(text: str) -> list[list[float]]:
     return [[float(v) if v else float("nan") for v in line.split(",")] for line in text.split("\n")]
 
 
+@pytest.mark.deep
 def test_a_body_over_100_mb_gets_413(server):
     body = SAMPLE_ROW * (101 * 1024 * 1024 // len(SAMPLE_ROW) + 1)
     try:
@@ -248,6 +265,7 @@ def test_a_body_over_100_mb_gets_413(server):
     assert response.status_code == 413
 
 
+@pytest.mark.deep
 def test_oversized_headers_get_a_4xx_not_a_crash(server, sample_rows):
     headers = dict(CSV, **{"X-Amzn-SageMaker-Custom-Attributes": "x" * 40_000})
     response = post(server, csv_body(sample_rows), headers)
@@ -270,6 +288,7 @@ def test_concurrent_requests_beyond_the_worker_count(server, sample_rows, expect
     assert all(r.text.split("\n") == [str(v) for v in expected] for r in results)
 
 
+@pytest.mark.deep
 def test_nginx_and_gunicorn_timeouts_are_equal(monkeypatch, tmp_path):
     monkeypatch.setenv("SAGEMAKER_MODEL_SERVER_TIMEOUT", "123")
     config = serving.nginx_config(tmp_path, tmp_path / "sock")
@@ -277,6 +296,7 @@ def test_nginx_and_gunicorn_timeouts_are_equal(monkeypatch, tmp_path):
     assert serving.timeout() == 123
 
 
+@pytest.mark.deep
 def test_the_port_defaults_to_8080_and_follows_sagemaker_bind_to_port(monkeypatch, tmp_path):
     monkeypatch.delenv("SAGEMAKER_BIND_TO_PORT", raising=False)
     monkeypatch.delenv("LISTEN_ADDRESS", raising=False)
@@ -285,6 +305,7 @@ def test_the_port_defaults_to_8080_and_follows_sagemaker_bind_to_port(monkeypatc
     assert "listen 127.0.0.1:9191 " in serving.nginx_config(tmp_path, tmp_path / "sock")
 
 
+@pytest.mark.deep
 @pytest.mark.parametrize("value, listen", [("0.0.0.0", "0.0.0.0:8080"), ("::1", "[::1]:8080"), (" ", "127.0.0.1:8080")])
 def test_the_listen_address_follows_listen_address(monkeypatch, tmp_path, value, listen):
     monkeypatch.delenv("SAGEMAKER_BIND_TO_PORT", raising=False)
@@ -292,6 +313,7 @@ def test_the_listen_address_follows_listen_address(monkeypatch, tmp_path, value,
     assert f"listen {listen} " in serving.nginx_config(tmp_path, tmp_path / "sock")
 
 
+@pytest.mark.deep
 @pytest.mark.parametrize(
     "variable, value",
     [
@@ -311,6 +333,7 @@ def test_bad_server_settings_fail_clearly(trained, variable, value):
     assert variable in result.stderr
 
 
+@pytest.mark.deep
 @pytest.mark.parametrize(
     "setting, logged",
     [(None, {("/nowhere", "404")}), ("all", {("/ping", "200"), ("/nowhere", "404")}), ("off", set())],

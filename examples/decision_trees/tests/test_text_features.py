@@ -9,6 +9,8 @@ import pytest
 
 from contract import dataset, payloads
 
+pytestmark = pytest.mark.deep  # the contract's reading of text cells (make test-all)
+
 
 def write(tmp_path, text: str, name: str = "reviews.csv"):
     path = tmp_path / name

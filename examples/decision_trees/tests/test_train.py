@@ -15,6 +15,7 @@ from conftest import (
     FEATURE_TYPE,
     N_FEATURES,
     PROGRAM,
+    SAMPLE_HEADER,
     SAMPLE_ROW,
     TEXT,
     classification_data,
@@ -59,27 +60,24 @@ def assert_failed(result, opt_ml, *words):
     return reason
 
 
-def test_trains_the_sample_data(opt_ml):
-    result = run_train(opt_ml)
-    assert result.returncode == 0, result.stderr
-    assert is_complete_model(model_files(opt_ml)), model_files(opt_ml)
-    assert not (opt_ml / "output" / "failure").exists()
-    meta = json.loads((opt_ml / "model" / "model.json").read_text())
+def test_trains_the_sample_data(trained):
+    """The sample job (conftest's `trained`, which every serving test uses) wrote a whole model."""
+    assert is_complete_model(model_files(trained)), model_files(trained)
+    assert not (trained / "output" / "failure").exists()
+    meta = json.loads((trained / "model" / "model.json").read_text())
     assert meta["n_features"] == N_FEATURES  # the sample data's features are the sample request's
     assert meta["feature_type"] == FEATURE_TYPE
     assert set(meta["hyperparameters"]) == set(framework_schema())
 
 
-def test_metric_definitions_match_the_training_log(opt_ml):
-    result = run_train(opt_ml)
-    assert result.returncode == 0, result.stdout + result.stderr
-    task = json.loads((opt_ml / "model" / "model.json").read_text())["task"]
+def test_metric_definitions_match_the_training_log(trained, trained_log):
+    task = json.loads((trained / "model" / "model.json").read_text())["task"]
     definitions = metrics.definitions(task, getattr(framework, "ITERATION_METRICS", ()))
     assert len(definitions) <= 40
     found = {}
     for definition in definitions:
         assert len(definition["Regex"]) <= 500
-        match = re.search(definition["Regex"], result.stdout)
+        match = re.search(definition["Regex"], trained_log)
         if match:
             found[definition["Name"]] = float(match.group(1))
     assert {f"{channel}:{name}" for channel in ("train", "validation") for name in metrics.FINAL[task]} <= set(found)
@@ -91,13 +89,14 @@ ERROR = {"error", "merror", "binary_error", "multi_error"}
 
 
 def write_noisy_channels(opt_ml) -> tuple[np.ndarray, np.ndarray]:
-    """Training and validation channels whose validation loss turns up early; returns validation's labels and rows."""
+    """Training and validation channels whose validation loss turns up early; returns validation's labels and rows.
+    In the sample's columns: the sample job's hyperparameters (its early stopping) stay."""
     rng = np.random.default_rng(7)
-    labels, X = classification_data(600, 6, 3, seed=7)
+    labels, X = classification_data(600, N_FEATURES, 3, seed=7)
     noisy = rng.random(len(labels)) < 0.35  # labels no model can learn: validation loss turns up early
     labels = np.where(noisy, rng.permutation(labels), labels)
-    write_channel(opt_ml, "training", labels[:450], X[:450])
-    write_channel(opt_ml, "validation", labels[450:], X[450:])
+    write_channel(opt_ml, "training", labels[:450], X[:450], header=SAMPLE_HEADER)
+    write_channel(opt_ml, "validation", labels[450:], X[450:], header=SAMPLE_HEADER)
     return labels[450:], X[450:]
 
 
@@ -105,16 +104,14 @@ def check_final_values_are_the_saved_models(log: str, final: dict[str, float], m
     """Each metric's final value (as a tuning job reads it) against the saved model's own score on (labels, X)."""
     model = load_model(model_dir)
     truth = labels.astype(str)
-    probabilities = model.predict_proba(model_input(X))
-    index = {str(label): i for i, label in enumerate(model.classes)}
-    p_truth = probabilities[np.arange(len(truth)), [index[t] for t in truth]]
-    logloss = float(-np.mean(np.log(np.clip(p_truth, 1e-15, 1))))
-    error = float(np.mean(model.classes[probabilities.argmax(axis=1)] != truth))
-    saved = {
-        "validation:accuracy": float(np.mean(model.predict(model_input(X)).astype(str) == truth)),
-        **{f"validation:{name}": logloss for name in LOGLOSS},
-        **{f"validation:{name}": error for name in ERROR},
-    }
+    saved = {"validation:accuracy": float(np.mean(model.predict(model_input(X)).astype(str) == truth))}
+    if model.has_probabilities:  # the library's loss and error, from the probabilities (boosting logs them)
+        probabilities = model.predict_proba(model_input(X))
+        index = {str(label): i for i, label in enumerate(model.classes)}
+        p_truth = probabilities[np.arange(len(truth)), [index[t] for t in truth]]
+        logloss = float(-np.mean(np.log(np.clip(p_truth, 1e-15, 1))))
+        error = float(np.mean(model.classes[probabilities.argmax(axis=1)] != truth))
+        saved |= {f"validation:{name}": logloss for name in LOGLOSS} | {f"validation:{name}": error for name in ERROR}
     compared = []
     for name, value in final.items():
         if name in saved:
@@ -144,28 +141,33 @@ def test_each_metrics_last_value_in_the_log_is_the_saved_models(opt_ml):
     check_final_values_are_the_saved_models(result.stdout, final, opt_ml / "model", labels, X)
 
 
+@pytest.mark.deep
 def test_empty_hyperparameters_give_the_defaults(opt_ml):
     (opt_ml / "input" / "config" / "hyperparameters.json").write_text("{}")
     assert run_train(opt_ml).returncode == 0
 
 
+@pytest.mark.deep
 def test_sagemaker_owned_hyperparameters_are_tolerated(opt_ml):
     hps = {"_tuning_objective_metric": "validation:accuracy", "sagemaker_program": "x", "sagemaker_region": '"eu"'}
     (opt_ml / "input" / "config" / "hyperparameters.json").write_text(json.dumps(hps))
     assert run_train(opt_ml).returncode == 0
 
 
+@pytest.mark.deep
 def test_an_unknown_hyperparameter_fails_naming_it(opt_ml):
     (opt_ml / "input" / "config" / "hyperparameters.json").write_text(json.dumps({"no_such_knob": "3"}))
     assert_failed(run_train(opt_ml), opt_ml, "no_such_knob")
 
 
+@pytest.mark.deep
 def test_a_bad_hyperparameter_value_fails_naming_the_key(opt_ml):
     name, spec = next((n, s) for n, s in framework_schema().items() if s["type"] in ("int", "float"))
     (opt_ml / "input" / "config" / "hyperparameters.json").write_text(json.dumps({name: "lots"}))
     assert_failed(run_train(opt_ml), opt_ml, name, "lots")
 
 
+@pytest.mark.deep
 def test_the_failure_reason_is_cut_to_1024_characters(opt_ml):
     hps = {f"unknown_{i}_{'x' * 200}": "1" for i in range(20)}
     (opt_ml / "input" / "config" / "hyperparameters.json").write_text(json.dumps(hps))
@@ -173,10 +175,11 @@ def test_the_failure_reason_is_cut_to_1024_characters(opt_ml):
     assert len(reason) == 1024
 
 
+@pytest.mark.deep
 def test_reads_every_csv_file_and_ignores_other_files(opt_ml):
-    labels, X = classification_data(300, 7, 3)
-    write_channel(opt_ml, "training", labels, X, files=3)
-    write_channel(opt_ml, "validation", labels[:60], X[:60])
+    labels, X = classification_data(300, N_FEATURES, 3)  # the sample's columns: its hyperparameters stay
+    write_channel(opt_ml, "training", labels, X, files=3, header=SAMPLE_HEADER)
+    write_channel(opt_ml, "validation", labels[:60], X[:60], header=SAMPLE_HEADER)
     folder = opt_ml / "input" / "data" / "training"
     (folder / "README.txt").write_text("not data")
     (folder / ".hidden.csv").write_text("garbage,,,\n")
@@ -185,9 +188,10 @@ def test_reads_every_csv_file_and_ignores_other_files(opt_ml):
     (folder / "nested" / "more.csv").write_text((folder / "part-0.csv").read_text())
     result = run_train(opt_ml)
     assert result.returncode == 0, result.stderr
-    assert f"training: 400 rows, {written_width(7)}, 4 file(s)" in result.stdout
+    assert f"training: 400 rows, {written_width(N_FEATURES)}, 4 file(s)" in result.stdout
 
 
+@pytest.mark.deep
 @pytest.mark.parametrize("text_labels", [True, False])
 def test_classification_with_text_or_numeric_labels_and_unseen_data(opt_ml, text_labels):
     labels, X = classification_data(900, 12, 4, seed=1, text_labels=text_labels)
@@ -198,12 +202,15 @@ def test_classification_with_text_or_numeric_labels_and_unseen_data(opt_ml, text
     model = load_model(opt_ml / "model")
     predicted = model.predict(model_input(X[700:]))
     assert np.mean(predicted == labels[700:].astype(str)) >= 0.9
-    probabilities = model.predict_proba(model_input(X[700:]))
+    if not hasattr(framework, "predict_proba"):  # optional in model.py: without it, none are promised
+        return
+    probabilities = model.predict_proba(model_input(X[700:]))  # a classifier's model.py that has it must deliver
     assert probabilities.shape == (200, 4)
     assert np.allclose(probabilities.sum(axis=1), 1.0)
     assert np.array_equal(model.classes[probabilities.argmax(axis=1)], predicted)
 
 
+@pytest.mark.deep
 def test_regression_on_continuous_labels(opt_ml):
     y, X = regression_data(2000, 5, seed=2)
     write_channel(opt_ml, "training", y[:1500], X[:1500])
@@ -215,9 +222,10 @@ def test_regression_on_continuous_labels(opt_ml):
     assert re.search(r"^validation:rmse=", result.stdout, re.M)
     predicted = load_model(opt_ml / "model").predict(model_input(X[1700:]))
     r2 = 1 - np.mean((predicted - y[1700:]) ** 2) / np.var(y[1700:])
-    assert r2 >= 0.7
+    assert r2 > 0  # it learns something (how much is tests/test_model.py's to say, of the sample data)
 
 
+@pytest.mark.deep
 def test_trains_without_a_validation_channel(opt_ml):
     import shutil
 
@@ -229,6 +237,7 @@ def test_trains_without_a_validation_channel(opt_ml):
     assert "validation:" not in result.stdout
 
 
+@pytest.mark.deep
 def test_missing_training_channel(opt_ml):
     import shutil
 
@@ -236,6 +245,7 @@ def test_missing_training_channel(opt_ml):
     assert_failed(run_train(opt_ml), opt_ml, "training")
 
 
+@pytest.mark.deep
 def test_channel_without_csv_files(opt_ml):
     folder = opt_ml / "input" / "data" / "training"
     for path in folder.iterdir():
@@ -244,6 +254,7 @@ def test_channel_without_csv_files(opt_ml):
     assert_failed(run_train(opt_ml), opt_ml, "no non-empty .csv files", "data.parquet")
 
 
+@pytest.mark.deep
 @pytest.mark.parametrize(
     "content, words",
     [
@@ -260,19 +271,27 @@ def test_unusable_data_fails_with_a_reason(opt_ml, content, words):
     assert_failed(run_train(opt_ml), opt_ml, "data.csv", *words)
 
 
+@pytest.mark.deep
 @numbers_only
-def test_empty_feature_cells_are_missing_values(opt_ml):
-    labels, X = classification_data(200, 4, 3)
-    write_channel(opt_ml, "training", labels, X)
-    write_channel(opt_ml, "validation", labels[:50], X[:50])
+def test_empty_feature_cells_are_missing_values(opt_ml, takes_missing_values):
+    """Read as NaN; the model then takes them, or fails the job with its reason, as it predicts (the sample's)."""
+    labels, X = classification_data(200, N_FEATURES, 3)  # the sample's columns: its hyperparameters stay
+    write_channel(opt_ml, "training", labels, X, header=SAMPLE_HEADER)
+    write_channel(opt_ml, "validation", labels[:50], X[:50], header=SAMPLE_HEADER)
     folder = opt_ml / "input" / "data" / "training"
+    first = ["", " 1.5 ", *[""] * (N_FEATURES - 2)][:N_FEATURES]  # blank, padded, and trailing blank cells
+    second = [" 2.0 ", *[""] * (N_FEATURES - 1)]
     with open(folder / "part-0.csv", "a") as f:
-        f.write("class a,,1.5,,\n\nclass b, 2.0 ,,3,\n")
+        f.write("class a," + ",".join(first) + "\n\nclass b," + ",".join(second) + "\n")
     result = run_train(opt_ml)
-    assert result.returncode == 0, result.stderr
-    assert "training: 202 rows" in result.stdout
+    assert "training: 202 rows" in result.stdout, result.stdout + result.stderr
+    if takes_missing_values:
+        assert result.returncode == 0, result.stderr
+    else:
+        assert_failed(result, opt_ml)
 
 
+@pytest.mark.deep
 @numbers_only  # text always has a header: the sample data's names reach model.json (test_trains_the_sample_data)
 def test_a_header_names_the_features(opt_ml):
     labels, X = classification_data(300, 3, 2)
@@ -286,6 +305,7 @@ def test_a_header_names_the_features(opt_ml):
     assert meta["feature_names"] == ["height", "width", "depth"]
 
 
+@pytest.mark.deep
 @pytest.mark.parametrize(
     "training, validation, words",
     [
@@ -302,6 +322,7 @@ def test_headers_must_agree_and_name_each_feature_once(opt_ml, training, validat
     assert_failed(run_train(opt_ml), opt_ml, *words)
 
 
+@pytest.mark.deep
 @numbers_only
 def test_files_of_one_channel_need_the_same_header(opt_ml):
     labels, X = classification_data(100, 3, 2)
@@ -311,6 +332,7 @@ def test_files_of_one_channel_need_the_same_header(opt_ml):
     assert_failed(run_train(opt_ml), opt_ml, "part-1.csv", "same header")
 
 
+@pytest.mark.deep
 def test_too_few_rows(opt_ml):
     for channel in ("training", "validation"):
         header = "label," + ",".join(f"text_{j + 1}" for j in range(N_FEATURES)) + "\n" if TEXT else ""
@@ -318,11 +340,13 @@ def test_too_few_rows(opt_ml):
     assert_failed(run_train(opt_ml), opt_ml, "1 row(s)")
 
 
+@pytest.mark.deep
 def test_an_unreadable_file_fails_naming_it(opt_ml):
     (opt_ml / "input" / "data" / "training" / "broken.csv").write_bytes(b"\xff\xfe\x00\x81garbage,\x9c\n" * 10)
     assert_failed(run_train(opt_ml), opt_ml, "broken.csv")
 
 
+@pytest.mark.deep
 def test_a_single_class_fails(opt_ml):
     labels, X = classification_data(50, 3, 1)
     write_channel(opt_ml, "training", labels, X)
@@ -331,6 +355,7 @@ def test_a_single_class_fails(opt_ml):
     assert_failed(run_train(opt_ml), opt_ml, "at least two classes")
 
 
+@pytest.mark.deep
 def test_validation_labels_must_occur_in_training(opt_ml):
     labels, X = classification_data(100, 4, 3)
     write_channel(opt_ml, "training", labels, X)
@@ -339,6 +364,7 @@ def test_validation_labels_must_occur_in_training(opt_ml):
     assert_failed(run_train(opt_ml), opt_ml, "tulip")
 
 
+@pytest.mark.deep
 def test_pipe_mode_fails_fast(opt_ml):
     config = opt_ml / "input" / "config" / "inputdataconfig.json"
     channels = json.loads(config.read_text())
@@ -347,11 +373,13 @@ def test_pipe_mode_fails_fast(opt_ml):
     assert_failed(run_train(opt_ml), opt_ml, "Pipe", "File")
 
 
+@pytest.mark.deep
 def test_invalid_config_json(opt_ml):
     (opt_ml / "input" / "config" / "hyperparameters.json").write_text("{not json")
     assert_failed(run_train(opt_ml), opt_ml, "hyperparameters.json")
 
 
+@pytest.mark.deep
 def test_an_old_failure_file_is_cleared_by_a_good_run(opt_ml):
     (opt_ml / "output").mkdir(parents=True)
     (opt_ml / "output" / "failure").write_text("old")
@@ -359,6 +387,7 @@ def test_an_old_failure_file_is_cleared_by_a_good_run(opt_ml):
     assert not (opt_ml / "output" / "failure").exists()
 
 
+@pytest.mark.deep
 def test_sigterm_stops_training_promptly_without_a_model(opt_ml):
     y, X = regression_data(300_000, 30, seed=3)
     write_channel(opt_ml, "training", y, X, files=2)
@@ -388,6 +417,7 @@ def framework_schema():
     return hyperparameters.load_schema()
 
 
+@pytest.mark.deep
 @pytest.mark.parametrize("leader_succeeds", [True, False])
 def test_in_a_job_of_several_hosts_the_others_wait_for_the_one_that_trains(monkeypatch, leader_succeeds):
     """Frameworks that train on one host: the other hosts end with the leader, and as it ends."""
@@ -417,6 +447,7 @@ def test_in_a_job_of_several_hosts_the_others_wait_for_the_one_that_trains(monke
         assert "stopped before writing the model" in outcome["error"]
 
 
+@pytest.mark.deep
 @pytest.mark.parametrize("written", [True, False])
 def test_after_training_together_the_other_hosts_end_once_the_model_is_written(monkeypatch, written):
     """Frameworks that train across hosts (XGBoost's join): algo-1 writes the model after the hosts

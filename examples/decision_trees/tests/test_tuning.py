@@ -29,6 +29,8 @@ from test_train import check_final_values_are_the_saved_models, write_noisy_chan
 
 from contract import dataset
 
+pytestmark = pytest.mark.deep  # the lifecycle script's tuning and spot options (make test-all)
+
 # test_hosting_modes.py's fixtures: the script as a module, and the moto server that records its requests.
 lifecycle, moto, moto_server_of_module = modes.lifecycle, modes.moto, modes.moto_server_of_module
 BEST = "FakeTrainingJobName"  # moto's best training job of every tuning job
@@ -337,6 +339,7 @@ def local_tuning_run(image, tmp_path, name: str, *args: str) -> subprocess.Compl
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=1200, cwd=PROJECT)
 
 
+@pytest.mark.exclusive
 @pytest.mark.container
 def test_local_tuning_run_ranks_jobs_by_their_logs_final_objective(image, tmp_path):
     name = f"tun-{uuid.uuid4().hex[:8]}"
@@ -361,6 +364,7 @@ def test_local_tuning_run_ranks_jobs_by_their_logs_final_objective(image, tmp_pa
     print(json.dumps({"local tuning run": [dict(zip(header, row, strict=True)) for row in rows]}))
 
 
+@pytest.mark.exclusive
 @pytest.mark.container
 def test_a_local_tuning_run_whose_objective_no_log_prints_fails_naming_what_they_printed(image, tmp_path):
     name = f"tun-{uuid.uuid4().hex[:8]}"

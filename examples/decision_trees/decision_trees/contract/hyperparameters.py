@@ -5,8 +5,10 @@ default, allowed range and meaning. The same file renders the table in the READM
 the documentation cannot drift from what `train` accepts.
 """
 
+import difflib
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +146,9 @@ class Tracked(dict):
     """The typed hyperparameters as model.py receives them, remembering which ones it read.
 
     A name added to the schema but never passed on to the model is typed, logged and saved,
-    yet changes nothing: `train` names such hyperparameters after fitting."""
+    yet changes nothing: `train` names such hyperparameters after fitting. Reading by `items()`
+    (passing every name on) counts as reading each one: whether a name then reached the fitted
+    model is what check_reached asks the model itself."""
 
     def __init__(self, values: dict[str, Any]):
         super().__init__(values)
@@ -183,6 +187,93 @@ class Tracked(dict):
 
     def unread(self) -> list[str]:
         return sorted(set(super().keys()) - self.read)
+
+
+# How each library says that it did not use a parameter it was given: XGBoost warns
+# 'Parameters: { "max_dept" } are not used.', LightGBM 'Unknown parameter: max_dept' (when its
+# verbosity lets warnings through), and a scikit-learn estimator raises TypeError for a keyword
+# it does not take.
+UNUSED = (
+    re.compile(r"Parameters: \{(?P<names>[^}]*)\} (?:are|is) not used"),
+    re.compile(r"Unknown parameter: (?P<names>\S+)"),
+    re.compile(r"unexpected keyword argument '(?P<names>[^']+)'"),
+)
+
+
+def unused_by_library(messages: list[str], params: dict[str, Any], library: str, known=(), others=True) -> None:
+    """HyperparameterError naming each parameter the library said (in messages) it did not use;
+    known: the names the model does have, for a hint at a misspelling; others: whether names that
+    are not hyperparameters (model.py's own settings) count too."""
+    problems = []
+    for message in messages:
+        for pattern in UNUSED:
+            for match in pattern.finditer(message):
+                for name in (n.strip(' "') for n in match["names"].split(",")):
+                    if not name or not (others or name in params):
+                        continue
+                    near = difflib.get_close_matches(name, sorted(known), n=1)
+                    hint = f"; did you mean {near[0]}?" if near else ""
+                    what = "hyperparameter" if name in params else "parameter (set in model.py)"
+                    problems.append(f"{what} {name} ({library} said: {match[0]}{hint})")
+    if problems:
+        raise HyperparameterError(
+            f"{library} did not use {'; '.join(dict.fromkeys(problems))}: correct the name in hyperparameters.json "
+            "(or in model.py's fit), or remove it"
+        )
+
+
+def check_reached(
+    params: dict[str, Any],
+    fitted: dict[str, Any],
+    own: tuple[str, ...] = (),
+    renamed: dict[str, str] | None = None,
+    model: str = "the fitted model",
+) -> None:
+    """HyperparameterError naming each schema name the fitted model does not hold with its value.
+
+    fitted: the parameters the fitted model reports (get_params(), a booster's saved
+    configuration); a scikit-learn Pipeline's "step__name" counts as name. Names in own are
+    model.py's own business and not looked for; renamed maps a name to the model's name for it.
+    A none value stands for the library's default, so any value the model holds matches it."""
+    renamed = renamed or {}
+    problems = []
+    for name, value in params.items():
+        if name in own:
+            continue
+        key = renamed.get(name, name)
+        keys = [k for k in fitted if k == key or k.endswith("__" + key)]
+        if not keys:
+            near = difflib.get_close_matches(key, sorted({k.rsplit("__", 1)[-1] for k in fitted}), n=1)
+            hint = f"; did you mean {near[0]}?" if near else ""
+            problems.append(f"{name}={_text(value)} (the model has no {key}{hint})")
+        elif not any(_same(value, fitted[k]) for k in keys):
+            problems.append(f"{name}={_text(value)} (the model holds {keys[0]}={_text(fitted[keys[0]])})")
+    if problems:
+        raise HyperparameterError(
+            f"hyperparameter {', '.join(problems)} never reached {model}: pass it on in model.py's fit or correct "
+            "its name in hyperparameters.json; if model.py uses it itself, add it to OWN_HYPERPARAMETERS in "
+            "model.py (if the model knows it by another name, map it in RENAMED_HYPERPARAMETERS)"
+        )
+
+
+def _text(value: Any) -> str:
+    return "none" if value is None else json.dumps(value).strip('"') if isinstance(value, bool) else str(value)
+
+
+def _same(given: Any, held: Any) -> bool:
+    """Whether the model holds the given value; libraries report numbers as text (XGBoost) or
+    single precision (0.1 as 0.100000001)."""
+    if given is None:
+        return True
+    if isinstance(given, bool):
+        return str(held).lower() in (TRUE if given else FALSE)
+    if isinstance(given, (int, float)):
+        try:
+            number = float(held)
+        except (TypeError, ValueError):
+            return False
+        return math.isclose(number, given, rel_tol=1e-6, abs_tol=1e-12)
+    return str(held) == str(given) if isinstance(held, str) else held == given
 
 
 # The README's table of hyperparameters sits between these lines; `make readme` rewrites it

@@ -53,7 +53,8 @@ class ModelCode(Protocol):
     def fit(self, params: dict[str, Any], train: Data, validation: Data | None, job: Job) -> Any:
         """Required. Train and return a model. `params` are the schema's typed hyperparameters
         (hyperparameters.json), every one of them: pass each to your library. Raise ValueError with
-        a sentence for a bad combination: it becomes the job's FailureReason."""
+        a sentence for a bad combination: it becomes the job's FailureReason. `train` then checks
+        that each reached the fitted model (see fitted_params and OWN_HYPERPARAMETERS)."""
 
     def save(self, model: Any, directory: Path) -> None:
         """Required. Write the model's files into `directory` (any names but model.json). Use a
@@ -73,6 +74,13 @@ class ModelCode(Protocol):
     def task_of(self, params: dict[str, Any]) -> str | None:
         """Optional. "classification" or "regression" when the hyperparameters decide it; None (the
         default) lets the contract infer it from the labels."""
+
+    def fitted_params(self, model: Any) -> dict[str, Any]:
+        """Optional. The parameters the fitted model holds, by the library's names (a booster's saved
+        configuration). `train` fails naming any schema hyperparameter, not in OWN_HYPERPARAMETERS,
+        that the model does not hold with the value given. Without this function the model's own
+        get_params() is asked (scikit-learn estimators and the boosting libraries' sklearn wrappers);
+        with neither, `train` only warns of a name that task_of and fit did not read."""
 
     def versions(self) -> dict[str, str]:
         """Optional. Library versions to record in model.json (default: none)."""
@@ -103,11 +111,18 @@ CONSTANTS: dict[str, Any] = {
     # True: fit saves checkpoints through job.checkpoints and goes on from job.checkpoints.resume, so
     # a spot-interrupted job loses at most a few rounds. False: an interrupted job starts again.
     "CHECKPOINTS": False,
+    # Schema names model.py uses itself rather than passing them to the model as they are (a round
+    # count, an objective it resolves from auto, a column name, a value it transforms): `train` does
+    # not look for them in the fitted model (fitted_params), only checks that model.py read them.
+    "OWN_HYPERPARAMETERS": (),
+    # Schema name -> the name the fitted model reports it under, where they differ (e.g.
+    # {"num_round": "n_estimators"} for XGBoost's scikit-learn wrapper).
+    "RENAMED_HYPERPARAMETERS": {},
 }
 FEATURE_TYPES = ("number", "text")
 HOOKS = {"INPUT_TYPES": "input_fn", "OUTPUT_TYPES": "output_fn"}
 REQUIRED = ("fit", "save", "load", "predict")
-OPTIONAL = ("predict_proba", "task_of", "versions", "input_fn", "output_fn", "join")
+OPTIONAL = ("predict_proba", "task_of", "fitted_params", "versions", "input_fn", "output_fn", "join")
 
 
 class InterfaceError(TypeError):

@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from pathlib import Path
 from types import ModuleType
 
@@ -135,7 +136,18 @@ def train_on(paths: Paths, config: dict, params: dict, cluster: Cluster, cluster
         job = Job(task=task, n_classes=0 if classes is None else len(classes), threads=cpu_count(), checkpoints=saved)
         names = train_table.feature_names
         validation = None if valid_table is None else Data(valid_table.features, y_valid, names)
-        estimator = code.fit(given, Data(train_table.features, y, names), validation, job)
+        with warnings.catch_warnings(record=True) as heard:  # a library's word on parameters it did not use
+            warnings.simplefilter("always")
+            try:
+                estimator = code.fit(given, Data(train_table.features, y, names), validation, job)
+            except TypeError as exc:  # a scikit-learn estimator given a keyword it does not take
+                framework = interface.constant(code, "FRAMEWORK")
+                hyperparameters.unused_by_library([str(exc)], params, framework, others=False)
+                raise
+    shown = (w for w in heard if not issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning)))
+    for message in dict.fromkeys((str(w.message), w.category) for w in shown):  # shown, once each
+        print(f"{message[1].__name__}: {message[0].strip()}", file=sys.stderr, flush=True)
+    check_reached(code, params, estimator, [str(w.message) for w in heard])
     if given.unread():
         print(
             f"warning: hyperparameter(s) {', '.join(given.unread())} never reached model.py (task_of and fit did "
@@ -160,6 +172,27 @@ def train_on(paths: Paths, config: dict, params: dict, cluster: Cluster, cluster
     probe = train_table.features[:PROBE_ROWS]
     names = model_artifact.save(code, paths.model, estimator, meta, probe, job.threads)
     print(f"model saved to {paths.model}: {', '.join(names)}", flush=True)
+
+
+def check_reached(code: ModuleType, params: dict, estimator, messages: list[str]) -> None:
+    """Every schema hyperparameter reached the fitted model: the library said of none that it went
+    unused, and the model holds each (but OWN_HYPERPARAMETERS) with its value; else HyperparameterError."""
+    framework = interface.constant(code, "FRAMEWORK")
+    if hasattr(code, "fitted_params"):
+        fitted = code.fitted_params(estimator)
+    elif callable(getattr(estimator, "get_params", None)):
+        fitted = estimator.get_params()
+    else:
+        fitted = None
+    hyperparameters.unused_by_library(messages, params, framework, known=fitted or ())
+    if fitted is not None:
+        hyperparameters.check_reached(
+            params,
+            fitted,
+            interface.constant(code, "OWN_HYPERPARAMETERS"),
+            interface.constant(code, "RENAMED_HYPERPARAMETERS"),
+            f"the fitted {framework} model",
+        )
 
 
 def open_checkpoints(
