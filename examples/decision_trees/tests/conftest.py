@@ -402,7 +402,6 @@ def pytest_terminal_summary(terminalreporter):
                                     f"make test-container): {', '.join(sorted(set(NEEDS_TOOLS)))}")  # fmt: skip
 
 
-
 def pytest_addoption(parser):
     parser.addoption("--deep", action="store_true",
                      help="also run the tests marked deep (make test-all, make test-container)")  # fmt: skip
@@ -470,5 +469,3 @@ def pytest_sessionstart(session):
     if changed := requirements_changed():
         venv = Path(sys.prefix).name
         pytest.exit(f"requirements changed ({', '.join(changed)}) since make venv made {venv}: run make venv", 2)
-
-
