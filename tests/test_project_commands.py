@@ -134,12 +134,17 @@ def test_make_test_passes_pytest_options_through(venv_project):
     collected = [line for line in result.stdout.splitlines() if "::" in line]
     assert collected and all("test_ping_is_200" in line for line in collected), result.stdout
     # A file named runs alone, even one of the deeper tier (make test-all) that make test leaves out.
-    named = make(venv_project, "test", "PYTEST_ARGS=tests/test_front.py --collect-only -q")
+    named = make(venv_project, "test", "PYTEST_ARGS=tests/test_payloads.py --collect-only -q")
     collected = [line for line in named.stdout.splitlines() if "::" in line]
-    assert collected and all(line.startswith("tests/test_front.py::") for line in collected), named.stdout
+    assert collected and all(line.startswith("tests/test_payloads.py::") for line in collected), named.stdout
     loop = make(venv_project, "test", "PYTEST_ARGS=--collect-only -q")
-    assert not any("test_front.py" in line for line in loop.stdout.splitlines()), loop.stdout
+    assert not any("test_payloads.py" in line for line in loop.stdout.splitlines()), loop.stdout
     assert any("test_serve.py::" in line for line in loop.stdout.splitlines()), loop.stdout
+    # One that needs the deploy tools says where it runs; make test-all runs it.
+    deploy = make(venv_project, "test", "PYTEST_ARGS=tests/test_front.py --collect-only -q")
+    assert deploy.returncode != 0 and "make test-all PYTEST_ARGS=tests/test_front.py" in deploy.stdout, deploy.stdout
+    tools = make(venv_project, "test-all", "PYTEST_ARGS=tests/test_front.py --collect-only -q")
+    assert tools.returncode == 0 and "tests/test_front.py::" in tools.stdout, tools.stdout[-3000:] + tools.stderr
 
 
 def test_the_deploy_side_runs_on_python_3_10(project, tmp_path):
