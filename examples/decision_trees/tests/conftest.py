@@ -445,10 +445,14 @@ DEPLOY_TOOLS = importlib.util.find_spec("boto3") is not None and importlib.util.
 NEEDS_TOOLS: list[str] = []  # the modules this run did not collect for want of them
 
 
+def needs_tools(path: Path) -> bool:
+    """A test module that imports the deploy side, where .venv-tools is not this venv."""
+    is_test = path.suffix == ".py" and path.name.startswith("test_") and path.is_file()
+    return not DEPLOY_TOOLS and is_test and DEPLOY_IMPORT.search(path.read_text()) is not None
+
+
 def pytest_ignore_collect(collection_path, config):
-    if DEPLOY_TOOLS or collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):
-        return None
-    if DEPLOY_IMPORT.search(collection_path.read_text()):
+    if needs_tools(collection_path):
         NEEDS_TOOLS.append(collection_path.name)
         return True
     return None
@@ -469,3 +473,7 @@ def pytest_sessionstart(session):
     if changed := requirements_changed():
         venv = Path(sys.prefix).name
         pytest.exit(f"requirements changed ({', '.join(changed)}) since make venv made {venv}: run make venv", 2)
+    here = session.config.invocation_params.dir
+    if named := [arg for arg in session.config.args if needs_tools(here / arg.split("::")[0])]:
+        pytest.exit(f"{' '.join(named)}: needs the deploy tools of .venv-tools, which make test-all and make "
+                    f"test-container run with: make test-all PYTEST_ARGS={' '.join(named)}", 4)  # fmt: skip
