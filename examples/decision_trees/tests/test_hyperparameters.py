@@ -267,16 +267,21 @@ DROPS = """
 _fit = fit
 
 
-def fit(params, train, validation, job):  # a test's change: this model.py drops NAME
-    return _fit(dict((k, v) for k, v in params.items() if k != "NAME"), train, validation, job)
+def fit(params, train, validation, job):  # a test's change: this model.py passes NAME's default, not its value
+    return _fit({**params, "NAME": DEFAULT}, train, validation, job)
 """
+
+
+def drops(name: str, spec: dict) -> str:
+    """model.py's fit, changed to drop the value of name (every model.py that reads it still finds one)."""
+    return DROPS.replace("NAME", name).replace("DEFAULT", repr(spec["default"]))
 
 
 @pytest.mark.deep
 @passes_one_on
 def test_a_hyperparameter_model_py_drops_fails_training_naming_it(opt_ml, tmp_path):
-    name, _spec, value = PASSED_ON
-    program = changed_program(tmp_path, DROPS.replace("NAME", name))
+    name, spec, value = PASSED_ON
+    program = changed_program(tmp_path, drops(name, spec))
     reason = assert_fails_naming(train_with(program, opt_ml, {name: str(value)}), opt_ml, f"{name}={value}")
     assert "never reached the fitted" in reason and "OWN_HYPERPARAMETERS" in reason, reason
 
@@ -284,7 +289,7 @@ def test_a_hyperparameter_model_py_drops_fails_training_naming_it(opt_ml, tmp_pa
 @pytest.mark.deep
 @passes_one_on
 def test_a_hyperparameter_model_py_declares_its_own_is_not_looked_for(opt_ml, tmp_path):
-    name, _spec, value = PASSED_ON
-    declared = DROPS.replace("NAME", name) + f"\n\nOWN_HYPERPARAMETERS = (*OWN_HYPERPARAMETERS, {name!r})\n"
+    name, spec, value = PASSED_ON
+    declared = drops(name, spec) + f"\n\nOWN_HYPERPARAMETERS = (*OWN_HYPERPARAMETERS, {name!r})\n"
     result = train_with(changed_program(tmp_path, declared), opt_ml, {name: str(value)})
     assert result.returncode == 0, result.stdout + result.stderr
