@@ -1,7 +1,8 @@
 """Time each tier of a rendered project's tests, as its user runs them: prints one line per project and tier.
 
-    .venv/bin/python scripts/tier_times.py               # make test and make test-all
-    .venv/bin/python scripts/tier_times.py --container   # and make test-container (Docker)
+    .venv/bin/python scripts/tier_times.py                      # make test and make test-all
+    .venv/bin/python scripts/tier_times.py --tiers test         # make test alone
+    .venv/bin/python scripts/tier_times.py --tiers test,test-all,test-container   # and the image's (Docker)
 
 The projects: the default render (the iris tree), the README's scikit-learn Pipeline change applied
 to a render, and an XGBoost render. A figure, never a check: timings here depend on the machine.
@@ -34,8 +35,8 @@ def projects(folder: Path) -> dict[str, Path]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--container", action="store_true", help="also time make test-container (needs Docker)")
-    tiers = ["test", "test-all"] + (["test-container"] if parser.parse_args().container else [])
+    parser.add_argument("--tiers", default="test,test-all", help="make targets, comma-separated (default: %(default)s)")
+    tiers = parser.parse_args().tiers.split(",")
     failed = 0
     with tempfile.TemporaryDirectory(prefix="tier-times-") as folder:
         for name, project in projects(Path(folder)).items():
