@@ -26,6 +26,8 @@ def projects(folder: Path) -> dict[str, Path]:
     pipeline = render(folder / "pipeline")
     for step in changes((pipeline / "README.md").read_text())["pipeline"]:
         apply(pipeline, pipeline.name, step)
+    subprocess.run(["make", "readme", f"PYTHON={sys.executable}"], cwd=pipeline, env=tool_env(), check=True,
+                   capture_output=True)  # fmt: skip  (the change's last step, as the README says)
     return {
         "scikit-learn (default)": render(folder / "default"),
         "scikit-learn Pipeline": pipeline,
@@ -45,7 +47,8 @@ def main() -> int:
                 result = subprocess.run(["make", tier, f"PYTHON={sys.executable}"], cwd=project, env=tool_env(),
                                         capture_output=True, text=True)  # fmt: skip
                 seconds = time.monotonic() - started
-                counts = re.findall(r"\d+ (?:passed|failed|errors?|skipped|deselected)", result.stdout)
+                last = (result.stdout.splitlines() or [""])[-1]  # pytest's summary line
+                counts = re.findall(r"\d+ (?:passed|failed|errors?|skipped|deselected)", last)
                 print(f"{name:24} make {tier:15} {seconds:7.1f} s  {', '.join(counts) or 'no pytest summary'}",
                       flush=True)  # fmt: skip
                 failed += result.returncode != 0
