@@ -62,9 +62,13 @@ def test_make_test(project, framework, tier):
 HALVES = {"exclusive": "container and exclusive", "rest": "container and not exclusive"}
 
 
+def half_group(project: str, half: str):
+    """The exclusive half waits in the docker group; the rest of a project's runs in a group of its own."""
+    return pytest.mark.xdist_group("docker" if half == "exclusive" else f"container-{project}")
+
+
 def container_half(framework: str, half: str):
-    group = "docker" if half == "exclusive" else f"container-{framework}"
-    return pytest.param(framework, half, marks=pytest.mark.xdist_group(group), id=f"{framework}-{half}")
+    return pytest.param(framework, half, marks=half_group(framework, half), id=f"{framework}-{half}")
 
 
 def build_once(project: Path, image: str) -> None:

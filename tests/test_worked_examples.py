@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPORT, render, run, tool_env
-from test_generated_projects import HALVES, make_test_container
+from test_generated_projects import HALVES, half_group, make_test_container
 
 CHANGE = re.compile(r"<!-- change (?P<name>[\w-]+): (?P<file>\S+) "
                     r"(?P<action>function \w+|value \w+|imports|append|add|replace|delete) -->\n"
@@ -137,9 +137,7 @@ def test_a_worked_change_passes_the_projects_own_tests(tmp_path, framework, chan
 
 
 @pytest.mark.container
-@pytest.mark.parametrize("half", [pytest.param(h, marks=pytest.mark.xdist_group("docker" if h == "exclusive" else
-                                                                                "container-text-classifier"))
-                                  for h in HALVES])  # fmt: skip
+@pytest.mark.parametrize("half", [pytest.param(h, marks=half_group("text-classifier", h)) for h in HALVES])
 def test_the_text_classifiers_hooks_pass_the_projects_container_tests(tmp_path, half):
     """Its input hook and text features change what goes over the wire: the image must agree. (Apart
     from the host suite above; only its exclusive half waits its turn among the container tests.)"""
