@@ -86,6 +86,11 @@ def predict_proba(estimator, X: np.ndarray) -> np.ndarray:
     return estimator.predict_proba(X)
 
 
+def offers(estimator) -> dict:
+    """Probabilities only from an estimator that has them (a LinearSVC has not): asking another is a 400."""
+    return {"probabilities": hasattr(estimator, "predict_proba")}
+
+
 def versions() -> dict[str, str]:
     import sklearn
 

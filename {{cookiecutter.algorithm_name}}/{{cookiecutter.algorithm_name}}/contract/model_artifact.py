@@ -19,7 +19,7 @@ from types import ModuleType
 
 import numpy as np
 
-from contract.interface import constant
+from contract.interface import RequestError, constant
 
 META = "model.json"
 STAGING_PREFIX = ".staging-"
@@ -53,8 +53,8 @@ def save(code: ModuleType, model_dir: Path, trained, meta: dict, probe: np.ndarr
         raise SaveError(f"model.py's save wrote {META}, a name the contract keeps for itself; use another name")
     if not any(staging.iterdir()):
         raise SaveError("model.py's save wrote no files into the directory it was given")
-    meta = {**meta, "framework": constant(code, "FRAMEWORK")}
-    _check_round_trip(code, staging, trained, probe, threads)
+    answers = _check_round_trip(code, staging, trained, probe, threads)
+    meta = {**meta, "framework": constant(code, "FRAMEWORK"), "offers": offers(code, trained, meta["task"], answers)}
     (staging / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     names = sorted(p.name for p in staging.iterdir() if p.name != META) + [META]
     with commit_lock:
@@ -65,7 +65,17 @@ def save(code: ModuleType, model_dir: Path, trained, meta: dict, probe: np.ndarr
     return names
 
 
-def _check_round_trip(code: ModuleType, staging: Path, trained, probe: np.ndarray, threads: int) -> None:
+def offers(code: ModuleType, estimator, task: str, answers: np.ndarray | None = None) -> dict:
+    """What the model offers beyond predict, recorded in model.json and served at GET /metadata:
+    probabilities (a classifier whose model.py has predict_proba and whose offers() does not
+    deny them), output_width (None: one value per row; k: a row of k values)."""
+    said = code.offers(estimator) if hasattr(code, "offers") else {}
+    probabilities = task == "classification" and hasattr(code, "predict_proba") and bool(said.get("probabilities", True))
+    width = None if answers is None or answers.ndim < 2 else int(answers.shape[1])
+    return {**said, "probabilities": probabilities, "output_width": width}
+
+
+def _check_round_trip(code: ModuleType, staging: Path, trained, probe: np.ndarray, threads: int) -> np.ndarray:
     try:
         loaded = code.load(staging, threads)
     except Exception as exc:
@@ -76,6 +86,7 @@ def _check_round_trip(code: ModuleType, staging: Path, trained, probe: np.ndarra
             "the model loaded back from what model.py's save wrote predicts differently from the trained model; "
             "save must keep everything predict needs"
         )
+    return before
 
 
 def discard_staging(model_dir: Path) -> None:
@@ -94,10 +105,20 @@ class Model:
         self.classes = np.asarray(meta["classes"]) if self.task == "classification" else None
         self.feature_names = tuple(meta["feature_names"]) if meta.get("feature_names") else None
         self.feature_type = meta.get("feature_type", "number")
+        # Asked of the loaded model (a model.json from before "offers" serves too); the width from training.
+        self.offers = {**offers(code, estimator, self.task), "output_width": meta.get("offers", {}).get("output_width")}
 
     @property
     def has_probabilities(self) -> bool:
-        return self.classes is not None and hasattr(self.code, "predict_proba")
+        return self.offers["probabilities"]
+
+    def no_probabilities(self) -> str:
+        """Why this model gives no probabilities, for the 400 answering a request for them."""
+        if self.classes is None:
+            return "probabilities exist only for classification models; this one is a regression"
+        if not hasattr(self.code, "predict_proba"):
+            return "this model gives no probabilities: its model.py has no predict_proba"
+        return f"this {type(self.estimator).__name__} has no predict_proba, so no probabilities (model.py's offers())"
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """The user's labels (classification) or float values (regression)."""
@@ -113,7 +134,7 @@ class Model:
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
         if not self.has_probabilities:
-            raise ValueError("probabilities exist only for classification models with predict_proba in model.py")
+            raise RequestError(self.no_probabilities())
         return np.asarray(self.code.predict_proba(self.estimator, features))
 
 

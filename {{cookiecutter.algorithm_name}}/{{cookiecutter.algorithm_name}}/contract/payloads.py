@@ -5,7 +5,7 @@ plain decimals by a vectorised reader (decimal_csv.py), any other CSV by numpy's
 JSON rows are lists of numbers, or objects keyed by the feature names of the training
 data's header. A model of text features (FEATURE_TYPE = "text") gets the cells as str
 instead (dtype object): CSV as Python's csv module reads it, JSON strings, .npy of unicode.
-Responses hold one prediction per input row, in input order.
+Responses hold one prediction (a value, or a row of k) per input row, in input order.
 """
 
 import csv
@@ -215,15 +215,19 @@ def encode(
     probabilities: np.ndarray | None = None,
     classes: np.ndarray | None = None,
 ) -> bytes:
-    """One output per row: the label or value, then the class probabilities when asked for."""
+    """One output per row: the label or value (or a row of k: predictions of shape (n_rows, k)),
+    then the class probabilities when asked for."""
     if accept == CSV:
-        if probabilities is None and predictions.dtype.kind == "U" and len(predictions) > 64:
+        if probabilities is None and predictions.dtype.kind == "U" and predictions.ndim == 1 and len(predictions) > 64:
             lines = _ascii_lines(predictions)  # big batches of labels: vectorised
             if lines is not None:
                 return lines
-        cells = _text(predictions)
-        if probabilities is not None:
-            columns = [cells] + [_text(probabilities[:, j]) for j in range(probabilities.shape[1])]
+        if predictions.ndim == 1 and probabilities is None:
+            cells = _text(predictions)
+        else:
+            columns = [_text(column) for column in (predictions[:, None] if predictions.ndim == 1 else predictions).T]
+            if probabilities is not None:
+                columns += [_text(probabilities[:, j]) for j in range(probabilities.shape[1])]
             cells = [",".join(row) for row in zip(*columns, strict=True)]
         # No trailing newline: batch transform adds one after each response itself.
         return "\n".join(cells).encode()
