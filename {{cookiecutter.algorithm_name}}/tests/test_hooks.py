@@ -6,13 +6,15 @@ are the contract's rules, whatever model.py holds."""
 import io
 import json
 import logging
+import shutil
 import types
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from contract import interface, model_artifact, predictor
+from contract import interface, model_artifact, predictor, training
+from contract.paths import Paths
 
 pytestmark = pytest.mark.deep  # in-process and fast, but about the contract, not your model (make test-all)
 
@@ -251,3 +253,18 @@ def test_a_multi_model_hook_knows_the_target_model(tmp_path, monkeypatch):
     assert answer.status_code == 200 and answer.text == "m/one.tar.gz"
     assert app.get("/models/m/one.tar.gz/metadata").json["classes"] == CLASSES
     assert app.get("/metadata").status_code == 404
+
+
+def test_training_keeps_a_model_that_answers_k_values_a_row(opt_ml, capsys):
+    """The data still has one label column (fit may derive k targets from it): train skips the
+    final metrics, which compare one answer to one label, and records the width in model.json."""
+    rng = np.random.default_rng(0)
+    rows = [f"{CLASSES[i % 3]}," + ",".join(f"{v:.3f}" for v in rng.normal(size=4)) for i in range(30)]
+    for channel in ("training", "validation"):
+        shutil.rmtree(opt_ml / "input" / "data" / channel)
+        (opt_ml / "input" / "data" / channel).mkdir()
+        (opt_ml / "input" / "data" / channel / "part.csv").write_text("\n".join(rows) + "\n")
+    training.train(Paths(opt_ml), numpy_model(width=2))
+    assert "no final metrics: the model answers 2 values a row" in capsys.readouterr().out
+    meta = json.loads((opt_ml / "model" / "model.json").read_text())
+    assert meta["offers"] == {"probabilities": True, "output_width": 2}
