@@ -90,9 +90,9 @@ def test_every_framework_readme_has_worked_changes(tmp_path):
 
 
 EXPECTED_ESTIMATOR = {"random-forest": "RandomForestClassifier", "pipeline": "LogisticRegression",
-                      "text-classifier": "TfidfVectorizer"}
+                      "text-classifier": "TfidfVectorizer", "top-classes": "DecisionTreeClassifier"}
 WORKED = [("scikit-learn", "random-forest"), ("scikit-learn", "pipeline"), ("scikit-learn", "text-classifier"),
-          ("xgboost", "colsample-bylevel"), ("lightgbm", "extra-trees")]
+          ("scikit-learn", "top-classes"), ("xgboost", "colsample-bylevel"), ("lightgbm", "extra-trees")]
 
 
 def changed_project(tmp_path, framework: str, change: str) -> tuple[Path, list[str], list[str]]:
@@ -144,6 +144,17 @@ def test_the_text_classifiers_hooks_pass_the_projects_container_tests(tmp_path, 
     project, _touched, _diff = changed_project(tmp_path, "scikit-learn", "text-classifier")
     result = make_test_container(project, "byoc-worked-text-classifier", half)
     REPORT.append(f"worked change scikit-learn/text-classifier: make test-container ({half}): {summary(result.stdout)}")
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+
+
+@pytest.mark.container
+@pytest.mark.parametrize("half", [pytest.param(h, marks=half_group("top-classes", h)) for h in HALVES])
+def test_the_top_classes_hook_passes_the_projects_container_tests(tmp_path, half):
+    """An output hook answering k classes a row, with probabilities it asks the context for: the
+    image must serve it as the host does."""
+    project, _touched, _diff = changed_project(tmp_path, "scikit-learn", "top-classes")
+    result = make_test_container(project, "byoc-worked-top-classes", half)
+    REPORT.append(f"worked change scikit-learn/top-classes: make test-container ({half}): {summary(result.stdout)}")
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
 
 

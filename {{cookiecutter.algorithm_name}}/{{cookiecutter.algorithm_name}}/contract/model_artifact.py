@@ -70,7 +70,8 @@ def offers(code: ModuleType, estimator, task: str, answers: np.ndarray | None = 
     probabilities (a classifier whose model.py has predict_proba and whose offers() does not
     deny them), output_width (None: one value per row; k: a row of k values)."""
     said = code.offers(estimator) if hasattr(code, "offers") else {}
-    probabilities = task == "classification" and hasattr(code, "predict_proba") and bool(said.get("probabilities", True))
+    offered = bool(said.get("probabilities", True))
+    probabilities = task == "classification" and hasattr(code, "predict_proba") and offered
     width = None if answers is None or answers.ndim < 2 else int(answers.shape[1])
     return {**said, "probabilities": probabilities, "output_width": width}
 

@@ -363,7 +363,7 @@ def _canonical(value: float) -> str:
 def report_metrics(code: ModuleType, task: str, estimator, channel: str, features: np.ndarray, truth: np.ndarray):
     predicted = np.asarray(code.predict(estimator, features))
     if predicted.ndim != 1:  # k answers a row (multi-output, top classes...): the metrics compare one label
-        print(f"{channel}: no final metrics: the model answers {predicted.shape[1]} values a row, the data one", flush=True)
+        print(f"{channel}: no final metrics: the model answers {predicted.shape[1]} values a row", flush=True)
         return
     for name, value in metrics.final(task, truth, predicted).items():
         metrics.emit(channel, name, value)
