@@ -155,7 +155,6 @@ def linear_svc(project: Path, program: str) -> None:
     model = project / program / "model.py"
     edit_function(model, "build", LINEAR_SVC)
     edit_function(model, "tree_options", None)
-    edit_function(model, "predict_proba", None)  # LinearSVC has none: the README says to remove it
     edit_function(model, "OWN_HYPERPARAMETERS", 'OWN_HYPERPARAMETERS = ("task",)  # task_of reads it\n')
     (project / program / "hyperparameters.json").write_text(json.dumps(SVC_SCHEMA, indent=2) + "\n")
     labels, X = classes(400, 6, 4, seed=1)
@@ -222,7 +221,7 @@ class Case:
 
 CASES = {
     "sklearn-linear-svc-without-predict-proba": Case("scikit-learn", linear_svc,
-        "a LinearSVC pipeline, predict_proba removed: probabilities are refused, metrics come from predict"),
+        "a LinearSVC pipeline, predict_proba kept: offers() refuses probabilities, metrics come from predict"),
     "sklearn-knn-regressor": Case("scikit-learn", knn_regressor,
         "a KNN regressor: answers to float32 requests differ in the last bits; NaN is refused"),
     "sklearn-wide-rows": Case("scikit-learn", wide_rows,

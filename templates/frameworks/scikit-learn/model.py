@@ -87,8 +87,11 @@ def predict_proba(estimator, X: np.ndarray) -> np.ndarray:
 
 
 def offers(estimator) -> dict:
-    """Probabilities only from an estimator that has them (a LinearSVC has not): asking another is a 400."""
-    return {"probabilities": hasattr(estimator, "predict_proba")}
+    """Probabilities only from an estimator that has them: asking a LinearSVC is a 400 saying why."""
+    if hasattr(estimator, "predict_proba"):  # a Pipeline has it when its last step has
+        return {"probabilities": True}
+    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    return {"probabilities": False, "why": f"{type(final).__name__} has no predict_proba"}
 
 
 def versions() -> dict[str, str]:

@@ -133,7 +133,7 @@ class ModelCode(Protocol):
 
     def offers(self, model: Any) -> dict[str, Any]:
         """Optional. What this fitted model offers beyond predict: {"probabilities": bool} (default:
-        True when predict_proba is defined). Asking a model without probabilities is answered 400."""
+        True when predict_proba is defined), and "why" not. A request for absent ones gets 400 with it."""
 
     def input_fn(self, body: bytes, content_type: str, context: Context) -> Any:
         """Optional, with INPUT_TYPES. Decode a request whose Content-Type is in INPUT_TYPES into

@@ -68,7 +68,7 @@ def save(code: ModuleType, model_dir: Path, trained, meta: dict, probe: np.ndarr
 def offers(code: ModuleType, estimator, task: str, answers: np.ndarray | None = None) -> dict:
     """What the model offers beyond predict, recorded in model.json and served at GET /metadata:
     probabilities (a classifier whose model.py has predict_proba and whose offers() does not
-    deny them), output_width (None: one value per row; k: a row of k values)."""
+    deny them, "why" not), output_width (None: one value per row; k: a row of k values)."""
     said = code.offers(estimator) if hasattr(code, "offers") else {}
     offered = bool(said.get("probabilities", True))
     probabilities = task == "classification" and hasattr(code, "predict_proba") and offered
@@ -119,7 +119,8 @@ class Model:
             return "probabilities exist only for classification models; this one is a regression"
         if not hasattr(self.code, "predict_proba"):
             return "this model gives no probabilities: its model.py has no predict_proba"
-        return f"this {type(self.estimator).__name__} has no predict_proba, so no probabilities (model.py's offers())"
+        why = self.offers.get("why") or f"{type(self.estimator).__name__} has no predict_proba (model.py's offers())"
+        return f"this model gives no probabilities: {why}"
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """The user's labels (classification) or float values (regression)."""
