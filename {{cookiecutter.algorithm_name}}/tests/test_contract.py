@@ -101,6 +101,16 @@ def test_ping_is_200_with_an_empty_body_and_fast(endpoint):
     assert time.monotonic() - started < 2
 
 
+def test_metadata_says_what_the_model_offers(endpoint, opt_ml):
+    """GET /metadata, through nginx (for you and your tests: SageMaker routes only /ping and /invocations)."""
+    response = requests.get(endpoint.url + "/metadata", timeout=10)
+    assert response.status_code == 200, response
+    meta, body = json.loads((opt_ml / "model" / "model.json").read_text()), response.json()
+    assert (body["task"], body["classes"], body["n_features"]) == (meta["task"], meta["classes"], meta["n_features"])
+    assert body["offers"] == meta["offers"] and "text/csv" in body["accept_types"]
+    assert body["offers"]["probabilities"] == load_model(opt_ml / "model").has_probabilities
+
+
 @pytest.mark.parametrize("media_type", ["text/csv", "application/json", "application/x-npy"])
 def test_predictions_round_trip_in_each_type(endpoint, opt_ml, predictions, media_type):
     rows = read_rows(PAYLOAD)
