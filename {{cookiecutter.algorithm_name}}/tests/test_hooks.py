@@ -223,11 +223,16 @@ def test_a_row_of_k_answers_in_every_built_in_type(tmp_path, monkeypatch, task):
 
 
 def test_a_model_that_offers_no_probabilities_refuses_them_saying_why(tmp_path, monkeypatch):
-    code = numpy_model(offers=lambda weights: {"probabilities": False})
+    def output_fn(predictions, accept, context):
+        return context.probabilities().tobytes()  # a RequestError here: this model has none
+
+    code = numpy_model(offers=lambda weights: {"probabilities": False}, OUTPUT_TYPES=(TOP,), output_fn=output_fn)
     app = client(tmp_path, monkeypatch, code)
     refused = post(app, attributes="probabilities=true")
     assert refused.status_code == 400 and "ndarray has no predict_proba" in refused.json["error"]
     assert post(app).status_code == 200
+    in_a_hook = post(app, accept=TOP)
+    assert in_a_hook.status_code == 400 and "ndarray has no predict_proba" in in_a_hook.json["error"]
     assert json.loads((tmp_path / "model" / "model.json").read_text())["offers"]["probabilities"] is False
 
 

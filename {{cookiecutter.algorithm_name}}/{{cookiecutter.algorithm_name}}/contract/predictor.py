@@ -23,6 +23,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from contract import interface, model_artifact, model_store, payloads, serving
+from contract.interface import RequestError
 from contract.paths import Paths
 
 log = logging.getLogger("predictor")
@@ -172,23 +173,15 @@ def error(status: int, message: str) -> Response:
     return Response(json.dumps({"error": message}), status=status, mimetype=payloads.JSON)
 
 
-class Refused(Exception):
-    """A request answered with a 4xx: a hook's RequestError or ValueError, or the contract's own refusal."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-
-
 def call(what: str, function, *args):
-    """model.py's function: RequestError -> its 4xx, ValueError -> 400 (bad input), anything else
-    propagates to the 500 handler, which logs the traceback."""
+    """model.py's function: its RequestError is answered with its 4xx, a ValueError with 400 (bad
+    input); anything else propagates to the 500 handler, which logs the traceback."""
     try:
         return function(*args)
-    except interface.RequestError as exc:
-        raise Refused(exc.status, str(exc)) from None
+    except RequestError:
+        raise
     except ValueError as exc:
-        raise Refused(400, f"{what}: {exc}") from None
+        raise RequestError(f"{what}: {exc}") from None
 
 
 def context_for(model: model_artifact.Model, target_model: str | None) -> interface.Context:
@@ -215,7 +208,9 @@ def negotiate(code: ModuleType, content_types: list[str], accept_order: list[str
     the Accept header names one exactly (or it is the default): a wildcard gets a built-in type."""
     content_type = request.mimetype or payloads.CSV
     if content_type not in content_types:
-        raise Refused(415, f"Content-Type {content_type} is not supported; use one of {', '.join(content_types)}")
+        raise RequestError(
+            f"Content-Type {content_type} is not supported; use one of {', '.join(content_types)}", 415
+        )
     if not request.accept_mimetypes:
         return content_type, accept_order[0]
     named = {value.lower() for value, quality in request.accept_mimetypes if quality > 0}
@@ -223,26 +218,27 @@ def negotiate(code: ModuleType, content_types: list[str], accept_order: list[str
     candidates = [t for t in accept_order if t in named or t == accept_order[0] or t not in own]
     accept = request.accept_mimetypes.best_match(candidates)
     if accept is None:
-        raise Refused(406, f"cannot answer in {request.headers.get('Accept')}; accept one of {', '.join(accept_order)}")
+        accepted = ", ".join(accept_order)
+        raise RequestError(f"cannot answer in {request.headers.get('Accept')}; accept one of {accepted}", 406)
     return content_type, accept
 
 
 def invoke(model: model_artifact.Model, content_types: list[str], accept_order: list[str], target_model=None):
     """One request: decode, check, predict, encode; every refusal a 4xx with a sentence."""
     try:
-        return answer(model, content_types, accept_order, target_model)
-    except Refused as exc:
+        return respond(model, content_types, accept_order, target_model)
+    except RequestError as exc:  # the contract's refusals and model.py's
         return error(exc.status, str(exc))
 
 
-def answer(model: model_artifact.Model, content_types: list[str], accept_order: list[str], target_model) -> Response:
+def respond(model: model_artifact.Model, content_types: list[str], accept_order: list[str], target_model) -> Response:
     code = model.code
     content_type, accept = negotiate(code, content_types, accept_order)
     body = request.get_data()
     context = context_for(model, target_model)
     if hasattr(code, "transform") or content_type in interface.constant(code, "INPUT_TYPES"):
         if not body.strip():
-            raise Refused(400, "the request body is empty; send at least one row")
+            raise RequestError("the request body is empty; send at least one row")
     if hasattr(code, "transform"):
         answer = call(f"cannot answer this {content_type} body", code.transform, body, content_type, accept, context)
         return Response(answer, status=200, mimetype=accept)
@@ -253,12 +249,12 @@ def answer(model: model_artifact.Model, content_types: list[str], accept_order: 
             charset = request.mimetype_params.get("charset")
             features = payloads.decode(body, content_type, charset, model.feature_names, model.feature_type)
         except payloads.PayloadError as exc:
-            raise Refused(400, str(exc)) from None
+            raise RequestError(str(exc)) from None
         if features.shape[1] != model.n_features:
-            raise Refused(400, f"each row needs {model.n_features} features, this request has {features.shape[1]}")
+            raise RequestError(f"each row needs {model.n_features} features, this request has {features.shape[1]}")
     context._rows["features"] = features
     if context.asked_probabilities and not model.has_probabilities:
-        raise Refused(400, model.no_probabilities())
+        raise RequestError(model.no_probabilities())
     predictions = context.predict(features)
     if accept in interface.constant(code, "OUTPUT_TYPES"):
         answer = call(f"cannot answer in {accept}", code.output_fn, predictions, accept, context)
