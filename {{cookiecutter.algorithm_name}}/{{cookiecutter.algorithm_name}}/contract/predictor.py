@@ -1,5 +1,5 @@
-"""The Flask app behind gunicorn: /ping, /invocations and /execution-parameters, and with
-SAGEMAKER_MULTI_MODEL=true the multi-model API under /models instead of /invocations.
+"""The Flask app behind gunicorn: /ping, /invocations, /execution-parameters and /metadata, and
+with SAGEMAKER_MULTI_MODEL=true the multi-model API under /models instead of /invocations.
 
 The model is loaded once per worker, when gunicorn imports wsgi.py, so /ping is
 healthy only once predictions can be served, and answers in microseconds. A model
