@@ -94,6 +94,7 @@ PROJECT_FILES = [
     "tests/test_distributed.py",
     "tests/test_front.py",
     "tests/test_fuzz.py",
+    "tests/test_hooks.py",
     "tests/test_hosting_modes.py",
     "tests/test_hyperparameters.py",
     "tests/test_interface.py",
