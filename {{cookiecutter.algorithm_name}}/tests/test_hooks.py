@@ -15,6 +15,7 @@ import pytest
 
 from contract import interface, model_artifact, predictor, training
 from contract.paths import Paths
+from contract.payloads import ACCEPT_TYPES
 
 pytestmark = pytest.mark.deep  # in-process and fast, but about the contract, not your model (make test-all)
 
@@ -184,6 +185,7 @@ def test_transform_takes_the_whole_request_within_the_contracts_limits(tmp_path,
     assert post(app, CSV_BODY, "text/csv").status_code == 415  # only its own types
     assert post(app, lines, "text/plain", accept="application/json").status_code == 406
     assert post(app, b"1 " * (600 * 1024), "text/plain").status_code == 413  # MAX_BODY_MB
+    assert app.get("/metadata").json["offers"]["output_types"] == ["text/plain"]
 
 
 def test_transform_replaces_the_other_hooks():
@@ -242,7 +244,7 @@ def test_metadata_says_what_the_model_offers(tmp_path, monkeypatch):
     assert answer.status_code == 200
     body = answer.json
     assert body["task"] == "classification" and body["classes"] == CLASSES and body["n_features"] == 4
-    assert body["offers"] == {"probabilities": True, "output_width": None}
+    assert body["offers"] == {"probabilities": True, "output_width": None, "output_types": [TOP, *ACCEPT_TYPES]}
     assert body["accept_types"][:2] == ["text/csv", TOP]
 
 
@@ -272,4 +274,4 @@ def test_training_keeps_a_model_that_answers_k_values_a_row(opt_ml, capsys):
     training.train(Paths(opt_ml), numpy_model(width=2))
     assert "no final metrics: the model answers 2 values a row" in capsys.readouterr().out
     meta = json.loads((opt_ml / "model" / "model.json").read_text())
-    assert meta["offers"] == {"probabilities": True, "output_width": 2}
+    assert meta["offers"] == {"probabilities": True, "output_width": 2, "output_types": list(ACCEPT_TYPES)}

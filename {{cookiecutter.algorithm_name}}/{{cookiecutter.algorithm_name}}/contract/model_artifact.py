@@ -19,6 +19,7 @@ from types import ModuleType
 
 import numpy as np
 
+from contract import payloads
 from contract.interface import RequestError, constant
 
 META = "model.json"
@@ -68,12 +69,14 @@ def save(code: ModuleType, model_dir: Path, trained, meta: dict, probe: np.ndarr
 def offers(code: ModuleType, estimator, task: str, answers: np.ndarray | None = None) -> dict:
     """What the model offers beyond predict, recorded in model.json and served at GET /metadata:
     probabilities (a classifier whose model.py has predict_proba and whose offers() does not
-    deny them, "why" not), output_width (None: one value per row; k: a row of k values)."""
+    deny them, "why" not), output_width (None: one value per row; k: a row of k values), output_types."""
     said = code.offers(estimator) if hasattr(code, "offers") else {}
     offered = bool(said.get("probabilities", True))
     probabilities = task == "classification" and hasattr(code, "predict_proba") and offered
     width = None if answers is None or answers.ndim < 2 else int(answers.shape[1])
-    return {**said, "probabilities": probabilities, "output_width": width}
+    own = list(constant(code, "OUTPUT_TYPES"))  # a transform answers in its own types only
+    types = own if hasattr(code, "transform") else list(dict.fromkeys(own + list(payloads.ACCEPT_TYPES)))
+    return {**said, "probabilities": probabilities, "output_width": width, "output_types": types}
 
 
 def _check_round_trip(code: ModuleType, staging: Path, trained, probe: np.ndarray, threads: int) -> np.ndarray:
