@@ -15,6 +15,7 @@ import subprocess
 import pytest
 import requests
 from conftest import CODE, PAYLOAD, PROGRAM, program_env, start_server
+
 from contract import interface, model_artifact
 from contract.model_store import BadRequest, ModelStore
 
@@ -97,7 +98,7 @@ def test_the_endpoint_answers_only_with_the_pinned_model(trained, tmp_path):
 
 # scikit-learn: a FunctionTransformer in front of the user's model, holding an array.array, which
 # pickle saves and skops cannot; appended to model.py, so it wraps whatever model the user fits.
-UNSAVABLE = '''
+UNSAVABLE = """
 
 _users_fit = fit
 
@@ -114,7 +115,7 @@ def fit(params, train, validation, job):
 
     step = FunctionTransformer(unchanged, kw_args={"weights": array.array("d", [1.0])}).fit(train.X)
     return make_pipeline(step, _users_fit(params, train, validation, job))
-'''
+"""
 
 
 def train_with(tmp_path, trained, addition: str):
@@ -149,7 +150,7 @@ def test_an_object_skops_cannot_save_fails_training_with_its_path_type_and_the_w
 @skops_saves_it
 @pytest.mark.deep
 def test_untrusted_types_are_listed_all_at_once(trained, tmp_path):
-    two_types = '''
+    two_types = """
 _users_fit_for_two_types = fit
 
 
@@ -163,7 +164,7 @@ def fit(params, train, validation, job):
 
 MODEL_FORMAT = "skops"
 TRUSTED_TYPES = []
-'''
+"""
     result, opt_ml, _ = train_with(tmp_path, trained, two_types)
     assert result.returncode == 1, result.stdout + result.stderr
     reason = failure(opt_ml)

@@ -116,7 +116,7 @@ def check_digests(model_dir: Path, meta: dict) -> None:
             )
     files = meta.get("files")
     if not isinstance(files, dict) or not files:
-        raise ModelLoadError(f"{model_dir / META} lists no file digests (\"files\"): train the model again")
+        raise ModelLoadError(f'{model_dir / META} lists no file digests ("files"): train the model again')
     for name, expected in files.items():
         path = model_dir / name
         found = sha256(path) if path.is_file() else "(no such file)"
