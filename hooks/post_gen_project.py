@@ -13,6 +13,7 @@ FRAMEWORK_FILES = {
     "contract/boosting.py": ("xgboost", "lightgbm"),  # objective and metric choices of boosting libraries
     "contract/xgboost_collective.py": ("xgboost",),  # XGBoost's training across hosts
     "contract/lightgbm_network.py": ("lightgbm",),  # LightGBM's training across hosts
+    "contract/sklearn_files.py": ("scikit-learn",),  # skops (its errors' ways forward) or joblib
 }
 
 

@@ -39,7 +39,7 @@ PROGRAM_FILES = [
 ]
 # Contract files rendered only for some frameworks (hooks/post_gen_project.py keeps them).
 FRAMEWORK_PROGRAM_FILES = {
-    "scikit-learn": [],
+    "scikit-learn": ["contract/sklearn_files.py"],
     "xgboost": ["contract/boosting.py", "contract/xgboost_collective.py"],
     "lightgbm": ["contract/boosting.py", "contract/lightgbm_network.py"],
 }
@@ -102,6 +102,7 @@ PROJECT_FILES = [
     "tests/test_limits.py",
     "tests/test_load.py",
     "tests/test_model.py",
+    "tests/test_model_files.py",
     "tests/test_multimodel.py",
     "tests/test_payloads.py",
     "tests/test_requirements.py",

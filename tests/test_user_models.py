@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPORT, render, run
+from conftest import REPORT, render, run, tool_env
 from test_worked_examples import USER_FILES, git, summary
 
 
@@ -204,6 +204,46 @@ def named_columns(project: Path, program: str) -> None:
     write_sample(project, Data(labels, X, names, {"drop_columns": "row_id", "max_depth": 5}))
 
 
+TARGET_ENCODER = '''def build(params: dict, job: Job):
+    """category_encoders' TargetEncoder on the categorical columns, then the tree."""
+    from category_encoders import TargetEncoder
+    from sklearn.pipeline import make_pipeline
+    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+    final = DecisionTreeClassifier if job.task == "classification" else DecisionTreeRegressor
+    return make_pipeline(TargetEncoder(), final(**tree_options(params, job)))
+'''
+
+
+def target_encoder(project: Path, program: str) -> None:
+    """The issue's model: skops cannot save its pandas objects, and says so with the three ways
+    forward; the user then opts in to MODEL_FORMAT = "joblib", and make test trains and serves it."""
+    model = project / program / "model.py"
+    edit_function(model, "build", TARGET_ENCODER)
+    edit_function(model, "FEATURE_TYPE", 'FEATURE_TYPE = "text"\n')
+    with (project / "requirements.txt").open("a") as requirements:
+        requirements.write("# category_encoders: the TargetEncoder (it needs pandas)\ncategory_encoders==2.11.2\n"
+                           "# pandas' python-dateutil: below 3, as awscli (make venv's deploy tools) needs it\n"
+                           "python-dateutil<3\n")
+    rng = np.random.default_rng(7)
+    codes = rng.integers(0, 5, size=(500, 3))
+    X = np.array([[f"kind{v}" for v in row] for row in codes])
+    y = ((codes == 1).sum(axis=1) + rng.normal(0, 0.1, len(codes))).round(4)
+    write_sample(project, Data(y, X, ["score", "hue", "size", "shape"], {"max_depth": 5}))
+    env = {key: value for key, value in tool_env().items() if key != "CI"}  # make venv remakes the lock, as for a user
+    made = run(["make", "venv", f"PYTHON={sys.executable}"], cwd=project, env=env)
+    assert made.returncode == 0, made.stdout[-3000:] + made.stderr[-3000:]
+    opt_ml = project.parent / "skops-opt-ml"
+    shutil.copytree(project / "local_test" / "test_dir", opt_ml)
+    refused = run([str(project / ".venv" / "bin" / "python"), str(project / program / "train")], cwd=project,
+                  env={**tool_env(), "OPT_ML": str(opt_ml)})  # fmt: skip
+    reason = (opt_ml / "output" / "failure").read_text()
+    assert refused.returncode == 1 and "skops cannot save steps[0][1].mapping" in reason, refused.stderr[-3000:]
+    assert "(a pandas.Series)" in reason and all(way in reason for way in ("(a) ", "(b) replace", "(c) set")), reason
+    shutil.rmtree(opt_ml)
+    edit_function(model, "MODEL_FORMAT", 'MODEL_FORMAT = "joblib"  # category_encoders keeps pandas objects\n')
+
+
 def boosted_regression(project: Path, program: str) -> None:
     """The framework's own model.py, on a regression sample with a header (not float32-exact)."""
     y, X = regression(600, 12, seed=6)
@@ -217,6 +257,7 @@ class Case:
     change: Callable[[Path, str], None]  # (project, program folder name): edits the user's files
     doc: str
     tier: str = "test"  # make test-all where the assumptions it breaks sat in the deeper tier
+    own_venv: bool = False  # its requirements.txt adds packages: make runs in the render's .venv (make venv)
 
 
 CASES = {
@@ -231,6 +272,9 @@ CASES = {
     "sklearn-named-columns": Case("scikit-learn", named_columns,
         "a hyperparameter naming a header column (drop_columns=row_id): synthetic data must have the names",
         "test-all"),
+    "sklearn-target-encoder-joblib": Case("scikit-learn", target_encoder,
+        "category_encoders' TargetEncoder: refused by skops with the ways forward, served with MODEL_FORMAT=joblib",
+        own_venv=True),
     "xgboost-regression": Case("xgboost", boosted_regression, "XGBoost's model.py on 12-feature regression data"),
     "lightgbm-regression": Case("lightgbm", boosted_regression, "LightGBM's model.py on 12-feature regression data"),
 }  # fmt: skip
@@ -257,6 +301,7 @@ def test_a_users_model_passes_the_projects_own_tests(tmp_path, name):
     """Each case's doc says what it exercises."""
     project = user_project(tmp_path, name)
     tier = CASES[name].tier
-    result = run(["make", tier, f"PYTHON={sys.executable}"], cwd=project)
+    python = [] if CASES[name].own_venv else [f"PYTHON={sys.executable}"]
+    result = run(["make", tier, *python], cwd=project)
     REPORT.append(f"user model {name} ({CASES[name].doc}): make {tier}: {summary(result.stdout)}")
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]

@@ -172,6 +172,8 @@ def train_on(paths: Paths, config: dict, params: dict, cluster: Cluster, cluster
     probe = train_table.features[:PROBE_ROWS]
     names = model_artifact.save(code, paths.model, estimator, meta, probe, job.threads)
     print(f"model saved to {paths.model}: {', '.join(names)}", flush=True)
+    digest = model_artifact.sha256(paths.model / model_artifact.META)
+    print(f"model digest: {model_artifact.PINNED}={digest} (pin it in the endpoint's environment)", flush=True)
 
 
 def check_reached(code: ModuleType, params: dict, estimator, messages: list[str]) -> None:
