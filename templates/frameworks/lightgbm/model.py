@@ -150,6 +150,7 @@ def fit(params: dict, train: Data, validation: Data | None, job: Job) -> "Traine
     booster_params.update(network_params(params))  # across hosts: LightGBM's network (contract/lightgbm_network.py)
     if kind == "multiclass":
         booster_params["num_class"] = n_classes
+    # A table (COLUMNS in this file): LightGBM splits natively on its pandas category columns.
     dtrain = lightgbm.Dataset(X, label=y)
     valid_sets, patience = [], 0
     if X_valid is not None:

@@ -94,6 +94,7 @@ class Model:
         self.classes = np.asarray(meta["classes"]) if self.task == "classification" else None
         self.feature_names = tuple(meta["feature_names"]) if meta.get("feature_names") else None
         self.feature_type = meta.get("feature_type", "number")
+        self.columns = meta.get("columns")  # a table model's columns (contract/tables.py), else None
 
     @property
     def has_probabilities(self) -> bool:
@@ -146,6 +147,12 @@ def load(code: ModuleType, model_dir: Path, threads: int = 1) -> Model:
         raise ModelLoadError(
             f"the model in {model_dir} was trained on {meta.get('feature_type', 'number')} features, but "
             f"model.py's FEATURE_TYPE is {feature_type!r}: train the model again with this model.py"
+        )
+    if bool(meta.get("columns")) != bool(constant(code, "COLUMNS")):
+        raise ModelLoadError(
+            f"the model in {model_dir} was trained "
+            + ("on a table (COLUMNS), but model.py sets no COLUMNS" if meta.get("columns") else "without COLUMNS")
+            + ", unlike this model.py: train the model again with this model.py"
         )
     try:
         estimator = code.load(model_dir, threads)

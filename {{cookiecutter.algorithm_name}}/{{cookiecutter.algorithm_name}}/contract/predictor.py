@@ -164,7 +164,9 @@ def invoke(model: model_artifact.Model, content_types: list[str], accept_order: 
     else:
         try:
             charset = request.mimetype_params.get("charset")
-            features = payloads.decode(body, content_type, charset, model.feature_names, model.feature_type)
+            features = payloads.decode(
+                body, content_type, charset, model.feature_names, model.feature_type, columns=model.columns
+            )
         except payloads.PayloadError as exc:
             return error(400, str(exc))
         if features.shape[1] != model.n_features:
