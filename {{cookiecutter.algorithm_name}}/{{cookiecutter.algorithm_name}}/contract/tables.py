@@ -121,7 +121,9 @@ def frame(columns: list[dict], features: np.ndarray):
         values = features[:, j]
         if column["kind"] == "number":
             data[column["name"]] = values.astype(np.float64)
-        elif column["kind"] == "category":  # a value outside the categories becomes NaN
+        elif column["kind"] == "category":  # a value outside the categories is missing (NaN)
+            known = set(column["categories"])
+            values = [v if v in known else None for v in values.tolist()]
             data[column["name"]] = pd.Categorical(values, categories=column["categories"])
         else:
             data[column["name"]] = values.astype(object)
