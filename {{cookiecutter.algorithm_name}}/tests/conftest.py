@@ -180,6 +180,14 @@ def table_cells(rows) -> list[list[str]]:
             for row in values.tolist()]  # fmt: skip
 
 
+def json_rows(rows) -> list[list]:
+    """Rows as JSON values: numbers (a table's missing value null), or text cells."""
+    if not TABLE:
+        return rows.tolist()
+    values = rows.astype(object).to_numpy().tolist()
+    return [[None if isinstance(v, float) and np.isnan(v) else v for v in row] for row in values]
+
+
 def model_input(X: np.ndarray) -> np.ndarray:
     """Synthetic numeric features as this model reads them. For text, each number becomes words
     (a "thermometer": one word per threshold it exceeds), N_FEATURES cells a row, so a bag of

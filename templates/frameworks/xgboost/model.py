@@ -29,6 +29,11 @@ from contract.interface import Data, Job
 from contract.xgboost_collective import join  # noqa: F401 (the contract trains across hosts with it)
 
 FRAMEWORK = "xgboost"
+# A table by column name (the README's worked change "churn"): header name -> "number", "category" or
+# "text" (unlisted columns are numbers); fit and predict then get a pandas DataFrame. {}: a matrix.
+COLUMNS = {}
+# The label column: a position (0 the first, -1 the last) or the header's name for it.
+LABEL = 0
 ARTIFACT = "model.ubj"  # XGBoost's binary JSON model format, chosen by the file name's suffix
 CHECKPOINT_SUFFIX = ".ubj"
 CHECKPOINTS = True  # fit writes job.checkpoints and goes on from job.checkpoints.resume
