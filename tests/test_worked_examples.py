@@ -38,7 +38,7 @@ def changes(readme: str) -> dict[str, list[re.Match]]:
 
 
 def apply(project: Path, program: str, step: re.Match) -> None:
-    in_program = not step["file"].startswith(("local_test/", "tests/"))
+    in_program = not step["file"].startswith(("local_test/", "tests/", "requirements."))
     path = project / (f"{program}/{step['file']}" if in_program else step["file"])
     action, code = step["action"], step["code"]
     assert (code is None) == (action == "delete"), f"{step[0]}: a code block goes with every action but delete"

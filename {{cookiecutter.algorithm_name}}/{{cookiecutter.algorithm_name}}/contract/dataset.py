@@ -151,7 +151,8 @@ def read_file(
         reason = str(exc).rstrip(".")
         raise DataError(
             f"{path.name}: {reason}. Features must be numbers, the label comes first (or where LABEL says), and a "
-            'header (if any) is the first line only (text or category columns: see COLUMNS in model.py).'
+            'header (if any) is the first line only (text features: set FEATURE_TYPE = "text" in model.py; a '
+            "table of numbers and categories: COLUMNS)."
         ) from exc
     too_big = np.abs(features) >= payloads.FLOAT32_LIMIT  # the libraries compute in float32
     if too_big.any():
