@@ -180,7 +180,7 @@ def table_cells(rows) -> list[list[str]]:
             for row in values.tolist()]  # fmt: skip
 
 
-def json_rows(rows) -> list[list]:
+def json_cells(rows) -> list[list]:
     """Rows as JSON values: numbers (a table's missing value null), or text cells."""
     if not TABLE:
         return rows.tolist()

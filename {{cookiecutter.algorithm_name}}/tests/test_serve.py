@@ -20,7 +20,7 @@ from conftest import (
     TABLE,
     TEXT,
     csv_body,
-    json_rows,
+    json_cells,
     load_model,
     numbers_only,
     program_env,
@@ -69,7 +69,7 @@ def test_csv_is_the_default_answer(server, sample_rows, accept):
 
 @pytest.mark.parametrize("shape", ["rows", "one row", "instances"])
 def test_json_in_and_out(server, sample_rows, expected, shape):
-    rows = json_rows(sample_rows)
+    rows = json_cells(sample_rows)
     body = {"rows": rows, "one row": rows[0], "instances": {"instances": rows}}[shape]
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     response = post(server, json.dumps(body), headers)
@@ -160,7 +160,7 @@ JSONLINES = "application/jsonlines"
 
 def test_json_lines_in_and_out(server, sample_rows, expected):
     """Batch transform with SplitType=Line and JSON Lines: one answer line per request line."""
-    body = "\n".join(json.dumps(row) for row in json_rows(sample_rows)).encode() + b"\n"
+    body = "\n".join(json.dumps(row) for row in json_cells(sample_rows)).encode() + b"\n"
     response = post(server, body, {"Content-Type": JSONLINES, "Accept": JSONLINES})
     assert response.status_code == 200, response
     assert response.headers["Content-Type"].startswith(JSONLINES)
@@ -175,7 +175,7 @@ def test_json_objects_are_matched_to_the_training_header(server, trained, sample
         response = post(server, json.dumps({"instances": [{"x": 1.0}]}).encode(), headers)
         assert response.status_code == 400 and "without a header" in response.json()["error"], response
         return
-    objects = [dict(reversed(list(zip(names, row, strict=True)))) for row in json_rows(sample_rows)]  # any key order
+    objects = [dict(reversed(list(zip(names, row, strict=True)))) for row in json_cells(sample_rows)]  # any key order
     response = post(server, json.dumps({"instances": objects}).encode(), headers)
     assert response.status_code == 200, response
     assert response.json()["predictions"] == expected.tolist()
