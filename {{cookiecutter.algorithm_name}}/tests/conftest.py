@@ -188,12 +188,14 @@ def json_cells(rows) -> list[list]:
     return [[None if isinstance(v, float) and np.isnan(v) else v for v in row] for row in values]
 
 
-def model_input(X: np.ndarray) -> np.ndarray:
+def model_input(X: np.ndarray, model=None) -> np.ndarray:
     """Synthetic numeric features as this model reads them. For text, each number becomes words
     (a "thermometer": one word per threshold it exceeds), N_FEATURES cells a row, so a bag of
     words can learn what the numbers say."""
-    if TABLE:
-        return _table_input(X)
+    if TABLE:  # cells to write; for a model's predict, its table (categories as it was trained on them)
+        from contract import tables
+
+        return _table_input(X) if model is None else tables.frame(model.columns, _table_input(X))
     if not TEXT:
         return X
     thresholds = np.arange(-6.0, 6.5, 0.5)
@@ -223,7 +225,7 @@ def _table_input(X: np.ndarray) -> np.ndarray:
 def written_width(d: int) -> str:
     """How train reports d synthetic feature columns once written for this model."""
     if TABLE:
-        return f"{N_FEATURES} features (a table"
+        return f"{N_FEATURES} features (a table; declared: {', '.join(f'{n} {k}' for n, k in COLUMNS.items())})"
     return f"{N_FEATURES} features (text)" if TEXT else f"{d} features"
 
 
