@@ -38,7 +38,7 @@ def changes(readme: str) -> dict[str, list[re.Match]]:
 
 
 def apply(project: Path, program: str, step: re.Match) -> None:
-    in_program = not step["file"].startswith(("local_test/", "tests/"))
+    in_program = not step["file"].startswith(("local_test/", "tests/", "requirements."))
     path = project / (f"{program}/{step['file']}" if in_program else step["file"])
     action, code = step["action"], step["code"]
     assert (code is None) == (action == "delete"), f"{step[0]}: a code block goes with every action but delete"
@@ -90,9 +90,11 @@ def test_every_framework_readme_has_worked_changes(tmp_path):
 
 
 EXPECTED_ESTIMATOR = {"random-forest": "RandomForestClassifier", "pipeline": "LogisticRegression",
-                      "text-classifier": "TfidfVectorizer", "top-classes": "DecisionTreeClassifier"}
+                      "text-classifier": "TfidfVectorizer", "top-classes": "DecisionTreeClassifier",
+                      "churn": "OneHotEncoder"}
 WORKED = [("scikit-learn", "random-forest"), ("scikit-learn", "pipeline"), ("scikit-learn", "text-classifier"),
-          ("scikit-learn", "top-classes"), ("xgboost", "colsample-bylevel"), ("lightgbm", "extra-trees")]
+          ("scikit-learn", "churn"), ("scikit-learn", "top-classes"), ("xgboost", "colsample-bylevel"),
+          ("lightgbm", "extra-trees"), ("lightgbm", "churn")]
 
 
 def changed_project(tmp_path, framework: str, change: str) -> tuple[Path, list[str], list[str]]:
@@ -116,7 +118,7 @@ def test_a_worked_change_passes_the_projects_own_tests(tmp_path, framework, chan
     project, touched, diff = changed_project(tmp_path, framework, change)
     program = project.name
     assert touched and all(USER_FILES.match(path) for path in touched), touched
-    if framework == "scikit-learn":
+    if framework == "scikit-learn" or change == "churn":  # a table changes what every test sends and trains on
         result = run(["make", "test-all", f"PYTHON={sys.executable}"], cwd=project)
     else:  # the schema change reaches training: the boosting renders' full suites run in test_generated_projects
         result = run([sys.executable, "-m", "pytest", "-q", "tests/test_train.py", "tests/test_hyperparameters.py",

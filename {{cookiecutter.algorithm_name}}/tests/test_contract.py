@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
-from conftest import PAYLOAD, TEST_DIR, TEXT, load_model, process_table, read_rows
+from conftest import PAYLOAD, TABLE, TEST_DIR, TEXT, json_cells, load_model, process_table, read_rows
 from endpoints import ContainerEndpoint, HostEndpoint, gunicorn_master, poll, workers
 
 from contract import hosting
@@ -117,7 +117,9 @@ def test_predictions_round_trip_in_each_type(endpoint, opt_ml, predictions, medi
     if media_type == "text/csv":
         body = PAYLOAD.read_bytes()
     elif media_type == "application/json":
-        body = json.dumps(rows.tolist()).encode()
+        body = json.dumps(json_cells(rows)).encode()
+    elif TABLE:
+        pytest.skip("a table model's columns go by name: .npy is refused with a reason (tests/test_tables.py)")
     else:
         buffer = io.BytesIO()
         np.save(buffer, rows.astype(str) if TEXT else rows, allow_pickle=False)

@@ -29,6 +29,11 @@ from contract.interface import Data, Job
 from contract.lightgbm_network import join, network_params  # noqa: F401 (join: the contract trains across hosts with it)
 
 FRAMEWORK = "lightgbm"
+# A table by column name (the README's worked change "churn"): header name -> "number", "category" or
+# "text" (unlisted columns are numbers); fit and predict then get a pandas DataFrame. {}: a matrix.
+COLUMNS = {}
+# The label column: a position (0 the first, -1 the last) or the header's name for it.
+LABEL = 0
 ARTIFACT = "model.txt"  # LightGBM's text model format
 CHECKPOINT_SUFFIX = ".txt"
 CHECKPOINTS = True  # fit writes job.checkpoints and goes on from job.checkpoints.resume
@@ -150,6 +155,7 @@ def fit(params: dict, train: Data, validation: Data | None, job: Job) -> "Traine
     booster_params.update(network_params(params))  # across hosts: LightGBM's network (contract/lightgbm_network.py)
     if kind == "multiclass":
         booster_params["num_class"] = n_classes
+    # A table (COLUMNS in this file): LightGBM splits natively on its pandas category columns.
     dtrain = lightgbm.Dataset(X, label=y)
     valid_sets, patience = [], 0
     if X_valid is not None:

@@ -30,6 +30,11 @@ MODEL_FORMAT = "skops"
 # "number": fit and predict get float64 features (NaN for a missing value); "text": the CSV
 # cells as str, for a text or categorical model (the README's worked change 3).
 FEATURE_TYPE = "number"
+# A table by column name (the README's worked change 4): header name -> "number", "category" or
+# "text" (unlisted columns are numbers); fit and predict then get a pandas DataFrame. {}: a matrix.
+COLUMNS = {}
+# The label column: a position (0 the first, -1 the last) or the header's name for it.
+LABEL = 0
 # Types skops may rebuild beyond its own trusted set. The tree's node arrays (shared by every
 # tree model: DecisionTree*, RandomForest*, GradientBoosting*) hold raw indices that
 # scikit-learn trusts, so skops asks for them by name: the image serves only models its own

@@ -29,6 +29,11 @@ from contract.interface import Data, Job
 from contract.xgboost_collective import join  # noqa: F401 (the contract trains across hosts with it)
 
 FRAMEWORK = "xgboost"
+# A table by column name (the README's worked change "churn"): header name -> "number", "category" or
+# "text" (unlisted columns are numbers); fit and predict then get a pandas DataFrame. {}: a matrix.
+COLUMNS = {}
+# The label column: a position (0 the first, -1 the last) or the header's name for it.
+LABEL = 0
 ARTIFACT = "model.ubj"  # XGBoost's binary JSON model format, chosen by the file name's suffix
 CHECKPOINT_SUFFIX = ".ubj"
 CHECKPOINTS = True  # fit writes job.checkpoints and goes on from job.checkpoints.resume
@@ -128,10 +133,13 @@ def fit(params: dict, train: Data, validation: Data | None, job: Job) -> "Traine
     booster_params.update(objective=objective, eval_metric=eval_metric, nthread=threads, verbosity=1)  # warnings only
     if kind == "multiclass":
         booster_params["num_class"] = n_classes
-    dtrain = xgboost.DMatrix(X, label=y, missing=np.nan, nthread=threads)
+    # A table (COLUMNS in this file) with category columns: XGBoost splits on them natively.
+    categorical = hasattr(X, "dtypes") and any(str(t) == "category" for t in X.dtypes)
+    options = {"missing": np.nan, "nthread": threads, "enable_categorical": categorical}
+    dtrain = xgboost.DMatrix(X, label=y, **options)
     evals, patience = [], 0
     if X_valid is not None:
-        evals = [(xgboost.DMatrix(X_valid, label=y_valid, missing=np.nan, nthread=threads), "validation")]
+        evals = [(xgboost.DMatrix(X_valid, label=y_valid, **options), "validation")]
         patience = params["early_stopping_rounds"]
     elif params["early_stopping_rounds"] > 0:
         print(f"no validation channel: training all {params['num_round']} rounds, no early stopping", flush=True)

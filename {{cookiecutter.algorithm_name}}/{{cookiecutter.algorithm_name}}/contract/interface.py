@@ -11,6 +11,7 @@ Part of the contract: not meant to be edited (your code goes in model.py).
 
 import difflib
 import importlib
+import importlib.util
 import inspect
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -29,8 +30,9 @@ class Data:
     """One channel's rows, as `fit` receives them."""
 
     # One row per record: float64 features (NaN marks a missing value), or with FEATURE_TYPE =
-    # "text" the CSV cells as str (dtype object; an empty cell is "").
-    X: np.ndarray
+    # "text" the CSV cells as str (dtype object; an empty cell is ""); with COLUMNS, a pandas
+    # DataFrame by header name (the label column left out).
+    X: Any
     y: np.ndarray  # class codes 0..k-1 (classification) or float targets (regression)
     feature_names: tuple[str, ...] | None = None  # the CSV header's names of X's columns, if it had one
 
@@ -174,8 +176,16 @@ CONSTANTS: dict[str, Any] = {
     # Schema name -> the name the fitted model reports it under, where they differ (e.g.
     # {"num_round": "n_estimators"} for XGBoost's scikit-learn wrapper).
     "RENAMED_HYPERPARAMETERS": {},
+    # A table: header name -> kind, one of COLUMN_KINDS; columns not listed are numbers. Non-empty:
+    # fit and predict get a pandas DataFrame by name (numbers float64, categories the `category`
+    # dtype with the training data's sorted values, text str) and requirements.txt needs pandas.
+    # Empty (the default): a numpy matrix, as FEATURE_TYPE says. See contract/tables.py.
+    "COLUMNS": {},
+    # The label column: a position (0 the first, -1 the last) or a header name (files need a header).
+    "LABEL": 0,
 }
 FEATURE_TYPES = ("number", "text")
+COLUMN_KINDS = ("number", "category", "text")
 HOOKS = {"INPUT_TYPES": "input_fn", "OUTPUT_TYPES": "output_fn"}
 REQUIRED = ("fit", "save", "load", "predict")
 OPTIONAL = (
@@ -233,12 +243,16 @@ def check(module: ModuleType) -> ModuleType:
             pass
     for name, default in CONSTANTS.items():
         value = getattr(module, name, default)
-        if not isinstance(value, type(default)):
+        if name == "LABEL":
+            if isinstance(value, bool) or not isinstance(value, int | str) or value == "":
+                raise InterfaceError(f"{where}: LABEL must be a column position (int) or a header name (str)")
+        elif not isinstance(value, type(default)):
             raise InterfaceError(f"{where}: {name} must be a {type(default).__name__}, not {type(value).__name__}")
     if constant(module, "FEATURE_TYPE") not in FEATURE_TYPES:
         raise InterfaceError(
             f"{where}: FEATURE_TYPE is {constant(module, 'FEATURE_TYPE')!r}; use one of {', '.join(FEATURE_TYPES)}"
         )
+    _check_columns(where, constant(module, "COLUMNS"), constant(module, "FEATURE_TYPE"))
     transform = hasattr(module, "transform")
     for name, hook in HOOKS.items():
         types = constant(module, name)
@@ -252,6 +266,20 @@ def check(module: ModuleType) -> ModuleType:
         if bad:
             raise InterfaceError(f"{where}: {name} holds {bad[0]!r}; give media types such as 'text/plain'")
     return module
+
+
+def _check_columns(where: str, columns: dict, feature_type: str) -> None:
+    for name, kind in columns.items():
+        if not isinstance(name, str) or not name.strip() or kind not in COLUMN_KINDS:
+            raise InterfaceError(
+                f"{where}: COLUMNS maps header names to one of {', '.join(COLUMN_KINDS)}; {name!r}: {kind!r} is not that"
+            )
+    if columns and feature_type != "number":
+        raise InterfaceError(f"{where}: COLUMNS gives each column its kind; leave FEATURE_TYPE at its default")
+    if columns and importlib.util.find_spec("pandas") is None:
+        raise InterfaceError(
+            f"{where}: COLUMNS makes a table, which needs pandas: add pandas to requirements.txt and run make lock"
+        )
 
 
 def load_model_code(name: str = MODULE) -> ModuleType:

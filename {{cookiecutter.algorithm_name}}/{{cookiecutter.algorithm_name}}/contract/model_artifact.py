@@ -160,6 +160,7 @@ class Model:
         self.feature_type = meta.get("feature_type", "number")
         # Asked of the loaded model (a model.json from before "offers" serves too); the width from training.
         self.offers = {**offers(code, estimator, self.task), "output_width": meta.get("offers", {}).get("output_width")}
+        self.columns = meta.get("columns")  # a table model's columns (contract/tables.py), else None
 
     @property
     def has_probabilities(self) -> bool:
@@ -222,6 +223,12 @@ def load(code: ModuleType, model_dir: Path, threads: int = 1) -> Model:
         raise ModelLoadError(
             f"the model in {model_dir} was trained on {meta.get('feature_type', 'number')} features, but "
             f"model.py's FEATURE_TYPE is {feature_type!r}: train the model again with this model.py"
+        )
+    if bool(meta.get("columns")) != bool(constant(code, "COLUMNS")):
+        raise ModelLoadError(
+            f"the model in {model_dir} was trained "
+            + ("on a table (COLUMNS), but model.py sets no COLUMNS" if meta.get("columns") else "without COLUMNS")
+            + ", unlike this model.py: train the model again with this model.py"
         )
     try:
         estimator = code.load(model_dir, threads)

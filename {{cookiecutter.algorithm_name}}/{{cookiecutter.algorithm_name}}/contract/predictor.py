@@ -247,7 +247,9 @@ def respond(model: model_artifact.Model, content_types: list[str], accept_order:
     else:
         try:
             charset = request.mimetype_params.get("charset")
-            features = payloads.decode(body, content_type, charset, model.feature_names, model.feature_type)
+            features = payloads.decode(
+                body, content_type, charset, model.feature_names, model.feature_type, columns=model.columns
+            )
         except payloads.PayloadError as exc:
             raise RequestError(str(exc)) from None
         if features.shape[1] != model.n_features:
