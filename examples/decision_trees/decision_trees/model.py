@@ -9,23 +9,32 @@ estimator or Pipeline, and the rest fits, saves, loads and predicts it.
 The fitted estimator is saved with skops (`model.skops`), which rebuilds only the types it
 trusts and runs no code from the file, unlike pickle or joblib. skops trusts scikit-learn's
 estimators and numpy's types by itself; TRUSTED_TYPES adds, by name, what else your model
-holds. `train` loads the saved file back before it commits the model, so an untrusted type
-fails the training job, with its name, not the endpoint.
+holds. `train` loads the saved file back before it commits the model, so an object skops
+cannot save or an untrusted type fails the training job, with its name and the ways forward
+(contract/sklearn_files.py), not the endpoint.
 """
 
 from pathlib import Path
 
 import numpy as np
-import skops.io
 
+from contract import sklearn_files
 from contract.hyperparameters import HyperparameterError
 from contract.interface import Data, Job
 
 FRAMEWORK = "scikit-learn"
-ARTIFACT = "model.skops"
+# "skops": a file of data, loaded without running code from it. "joblib": any Python object
+# (pickle), for code you trust: loading it runs code, so whoever can write the model.tar.gz can
+# run code in the endpoint; pin it with MODEL_SHA256 (the README's "Model format").
+MODEL_FORMAT = "skops"
 # "number": fit and predict get float64 features (NaN for a missing value); "text": the CSV
 # cells as str, for a text or categorical model (the README's worked change 3).
 FEATURE_TYPE = "number"
+# A table by column name (the README's worked change 4): header name -> "number", "category" or
+# "text" (unlisted columns are numbers); fit and predict then get a pandas DataFrame. {}: a matrix.
+COLUMNS = {}
+# The label column: a position (0 the first, -1 the last) or the header's name for it.
+LABEL = 0
 # Types skops may rebuild beyond its own trusted set. The tree's node arrays (shared by every
 # tree model: DecisionTree*, RandomForest*, GradientBoosting*) hold raw indices that
 # scikit-learn trusts, so skops asks for them by name: the image serves only models its own
@@ -71,11 +80,11 @@ def fit(params: dict, train: Data, validation: Data | None, job: Job):  # noqa: 
 
 
 def save(estimator, directory: Path) -> None:
-    skops.io.dump(estimator, directory / ARTIFACT)
+    sklearn_files.save(estimator, directory, MODEL_FORMAT)
 
 
 def load(directory: Path, threads: int):  # noqa: ARG001 (the worker's thread limits apply)
-    return skops.io.load(directory / ARTIFACT, trusted=TRUSTED_TYPES)
+    return sklearn_files.load(directory, MODEL_FORMAT, TRUSTED_TYPES)
 
 
 def predict(estimator, X: np.ndarray) -> np.ndarray:
@@ -86,7 +95,18 @@ def predict_proba(estimator, X: np.ndarray) -> np.ndarray:
     return estimator.predict_proba(X)
 
 
-def versions() -> dict[str, str]:
-    import sklearn
+def offers(estimator) -> dict:
+    """Probabilities only from an estimator that has them: asking a LinearSVC is a 400 saying why."""
+    if hasattr(estimator, "predict_proba"):  # a Pipeline has it when its last step has
+        return {"probabilities": True}
+    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    return {"probabilities": False, "why": f"{type(final).__name__} has no predict_proba"}
 
-    return {"scikit-learn": sklearn.__version__, "skops": skops.__version__, "numpy": np.__version__}
+
+def versions() -> dict[str, str]:
+    import joblib
+    import sklearn
+    import skops
+
+    versions = {"scikit-learn": sklearn.__version__, "skops": skops.__version__, "joblib": joblib.__version__}
+    return {**versions, "numpy": np.__version__}

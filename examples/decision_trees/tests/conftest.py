@@ -3,8 +3,9 @@
 OPT_ML points them at a temporary copy of local_test/test_dir instead of /opt/ml, so
 no Docker is needed; `serve` still runs real nginx in front of real gunicorn.
 
-The tests follow model.py: its FEATURE_TYPE decides whether rows are numbers or text, the
-sample payload gives the width of a row, and synthetic data is written in the model's terms.
+The tests follow model.py: its FEATURE_TYPE decides whether rows are numbers or text (COLUMNS:
+a table, LABEL: where the label goes), the sample payload gives the width of a row, and
+synthetic data is written in the model's terms.
 """
 
 import contextlib
@@ -37,23 +38,42 @@ from contract import interface  # noqa: E402 (needs the path above)
 CODE = interface.load_model_code()  # model.py, checked: a broken one stops here, with its sentence
 FEATURE_TYPE = interface.constant(CODE, "FEATURE_TYPE")
 TEXT = FEATURE_TYPE == "text"
+COLUMNS = interface.constant(CODE, "COLUMNS")
+LABEL = interface.constant(CODE, "LABEL")
+TABLE = bool(COLUMNS)  # fit and predict get a pandas DataFrame (contract/tables.py)
 INPUT_TYPES = interface.constant(CODE, "INPUT_TYPES")
 # One request row of the sample payload: bodies built from it fit whatever model the project trains.
 SAMPLE_ROW = PAYLOAD.read_bytes().splitlines()[0] + b"\n"
 N_FEATURES = len(next(csv.reader([SAMPLE_ROW.decode()])))
 
 
-def _sample_header() -> str | None:
-    from contract import dataset
+def with_label(label: str, cells: list[str]) -> list[str]:
+    """A CSV row's cells with the label where model.py's LABEL reads it (a name: first, under the header)."""
+    at = 0 if isinstance(LABEL, str) else LABEL if LABEL >= 0 else len(cells) + 1 + LABEL
+    return [*cells[:at], label, *cells[at:]]
 
-    names = dataset.read_channel("training", TEST_DIR / "input" / "data" / "training", feature_type=FEATURE_TYPE)
-    return ",".join(["label", *names.feature_names]) if names.feature_names else None
+
+def _sample_data():
+    from contract import dataset, tables
+
+    table = dataset.read_channel(
+        "training", TEST_DIR / "input" / "data" / "training", None, FEATURE_TYPE, LABEL, COLUMNS
+    )
+    names = table.feature_names
+    header = ",".join(with_label(LABEL if isinstance(LABEL, str) else "label", list(names))) if names else None
+    columns = tables.schema(names, tables.kinds(names, COLUMNS), table.features, sorted) if TABLE else None
+    return header, columns
 
 
 # The sample training data's header, or None: synthetic data of N_FEATURES columns written under it
-# keeps the sample job's hyperparameters meaningful (they may name its columns).
-SAMPLE_HEADER = _sample_header()
-numbers_only = pytest.mark.skipif(TEXT, reason='about numeric features; model.py sets FEATURE_TYPE = "text"')
+# keeps the sample job's hyperparameters meaningful (they may name its columns). A table's columns
+# (name, kind, categories) as training on the sample data records them in model.json.
+SAMPLE_HEADER, SAMPLE_COLUMNS = _sample_data()
+numbers_only = pytest.mark.skipif(
+    TEXT or TABLE,
+    reason='about a matrix of numbers; model.py sets FEATURE_TYPE = "text"' if TEXT else "about a matrix of numbers; "
+    "model.py's COLUMNS makes the features a table (tests/test_tables.py covers it)",
+)
 
 
 def _response_repr(response: requests.Response) -> str:
@@ -132,7 +152,7 @@ def read_rows(path: Path = PAYLOAD) -> np.ndarray:
     NaN), or text cells."""
     from contract import payloads
 
-    return payloads.decode(path.read_bytes(), payloads.CSV, feature_type=FEATURE_TYPE)
+    return payloads.decode(path.read_bytes(), payloads.CSV, feature_type=FEATURE_TYPE, columns=SAMPLE_COLUMNS)
 
 
 def as_cells(rows: list[list[str]]) -> np.ndarray:
@@ -143,19 +163,39 @@ def as_cells(rows: list[list[str]]) -> np.ndarray:
 
 def csv_body(rows: np.ndarray, newline: str = "\n", trailing: bool = True) -> bytes:
     """Rows as a text/csv body: numbers written exactly, text cells quoted where needed."""
-    if TEXT:
+    if TEXT or TABLE:
         out = io.StringIO()
-        csv.writer(out, lineterminator=newline).writerows(rows.tolist())
+        csv.writer(out, lineterminator=newline).writerows(table_cells(rows) if TABLE else rows.tolist())
         text = out.getvalue()
         return (text if trailing else text[: -len(newline)]).encode()
     text = newline.join(",".join(repr(float(v)) for v in row) for row in rows)
     return (text + (newline if trailing else "")).encode()
 
 
-def model_input(X: np.ndarray) -> np.ndarray:
+def table_cells(rows) -> list[list[str]]:
+    """A table's rows (a DataFrame or an object array) as CSV cells: a missing value is an empty cell."""
+    values = rows.astype(object).to_numpy() if hasattr(rows, "to_numpy") else np.asarray(rows, dtype=object)
+    missing = (lambda v: v is None or (isinstance(v, float) and np.isnan(v)))  # fmt: skip
+    return [["" if missing(v) else repr(float(v)) if isinstance(v, float | int) else str(v) for v in row]
+            for row in values.tolist()]  # fmt: skip
+
+
+def json_cells(rows) -> list[list]:
+    """Rows as JSON values: numbers (a table's missing value null), or text cells."""
+    if not TABLE:
+        return rows.tolist()
+    values = rows.astype(object).to_numpy().tolist()
+    return [[None if isinstance(v, float) and np.isnan(v) else v for v in row] for row in values]
+
+
+def model_input(X: np.ndarray, model=None) -> np.ndarray:
     """Synthetic numeric features as this model reads them. For text, each number becomes words
     (a "thermometer": one word per threshold it exceeds), N_FEATURES cells a row, so a bag of
     words can learn what the numbers say."""
+    if TABLE:  # cells to write; for a model's predict, its table (categories as it was trained on them)
+        from contract import tables
+
+        return _table_input(X) if model is None else tables.frame(model.columns, _table_input(X))
     if not TEXT:
         return X
     thresholds = np.arange(-6.0, 6.5, 0.5)
@@ -166,8 +206,26 @@ def model_input(X: np.ndarray) -> np.ndarray:
     return as_cells([[" ".join(words[j][row[j]] for j in group) for group in groups] for row in levels.tolist()])
 
 
+def _table_input(X: np.ndarray) -> np.ndarray:
+    """Synthetic numbers in the sample table's columns: column c holds the sum of X's columns c,
+    c + N_FEATURES, ...; a category column that sum's level (a word), so a model can learn it."""
+    cells = np.empty((len(X), N_FEATURES), dtype=object)
+    for c, column in enumerate(SAMPLE_COLUMNS):
+        group = X[:, c::N_FEATURES]
+        total = group.sum(axis=1) if group.shape[1] else np.zeros(len(X))
+        if column["kind"] == "number":
+            cells[:, c] = total.tolist()
+        else:
+            levels = np.searchsorted(np.arange(-6.0, 6.5, 1.0), total)
+            words = [f"level{level}" for level in levels.tolist()]
+            cells[:, c] = [None if np.isnan(v) else w for v, w in zip(total.tolist(), words, strict=True)]
+    return cells
+
+
 def written_width(d: int) -> str:
     """How train reports d synthetic feature columns once written for this model."""
+    if TABLE:
+        return f"{N_FEATURES} features (a table; declared: {', '.join(f'{n} {k}' for n, k in COLUMNS.items())})"
     return f"{N_FEATURES} features (text)" if TEXT else f"{d} features"
 
 
@@ -177,14 +235,24 @@ def write_channel(opt_ml: Path, channel: str, labels, features: np.ndarray, file
     folder = opt_ml / "input" / "data" / channel
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    if TEXT:
-        header = header or ",".join(["label", *(f"text_{j + 1}" for j in range(N_FEATURES))])
+    if TABLE:
+        header = header or SAMPLE_HEADER
+        lines = csv_body(model_input(features)).decode().splitlines()
+    elif TEXT:
+        header = header or ",".join(with_label("label", [f"text_{j + 1}" for j in range(N_FEATURES)]))
         lines = csv_body(model_input(features)).decode().splitlines()
     else:
         text = io.StringIO()
         np.savetxt(text, features, delimiter=",", fmt="%.17g")
         lines = text.getvalue().splitlines()
-    rows = [f"{label},{line}" for label, line in zip(labels, lines, strict=True)]
+    if LABEL == 0 or isinstance(LABEL, str):
+        rows = [f"{label},{line}" for label, line in zip(labels, lines, strict=True)]
+    else:  # the label where LABEL says
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerows(
+            with_label(str(label), next(csv.reader([line]))) for label, line in zip(labels, lines, strict=True)
+        )
+        rows = out.getvalue().splitlines()
     for part, chunk in enumerate(np.array_split(np.arange(len(rows)), files)):
         lines = ([header] if header else []) + [rows[i] for i in chunk]
         (folder / f"part-{part}.csv").write_text("\n".join(lines) + "\n")
@@ -349,7 +417,10 @@ def takes_missing_values(trained: Path, sample_rows: np.ndarray) -> bool:
     """Whether the sample job's model predicts a row with a missing value (NaN; "" for text) or
     refuses it: missing values are the model's business, not the contract's."""
     row = sample_rows[:1].copy()
-    row[0, 0] = "" if TEXT else np.nan
+    if TABLE:
+        row.iloc[0, 0] = "" if SAMPLE_COLUMNS[0]["kind"] == "text" else np.nan
+    else:
+        row[0, 0] = "" if TEXT else np.nan
     try:
         load_model(trained / "model").predict(row)
     except ValueError:

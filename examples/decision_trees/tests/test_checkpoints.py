@@ -77,7 +77,7 @@ def stop_at(command: list[str], env: dict | None, round_: int, stop) -> tuple[in
 
 def predictions(opt_ml: Path) -> np.ndarray:
     model = load_model(opt_ml / "model")
-    X = model_input(DATA[1])
+    X = model_input(DATA[1], model)
     return np.asarray(framework.predict_proba(model.estimator, X))
 
 

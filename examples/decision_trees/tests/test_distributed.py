@@ -33,7 +33,8 @@ lightgbm_only = pytest.mark.applies(LIGHTGBM, reason="LightGBM's network (contra
 
 
 def accuracy(model_dir, labels, X) -> float:
-    return float(np.mean(load_model(model_dir).predict(model_input(X)) == labels))
+    model = load_model(model_dir)
+    return float(np.mean(model.predict(model_input(X, model)) == labels))
 
 
 def noisy_task(n: int = 6000):

@@ -119,7 +119,7 @@ INPUT_TYPES = ("text/plain",)
 OUTPUT_TYPES = ("text/plain",)
 
 
-def input_fn(body, content_type):
+def input_fn(body, content_type, context):
     rows = [line.split() for line in body.decode().splitlines() if line.strip()]
     try:
         return np.array(rows, dtype=float)
@@ -127,7 +127,7 @@ def input_fn(body, content_type):
         raise ValueError(f"each line must hold numbers separated by spaces ({exc})") from None
 
 
-def output_fn(predictions, probabilities, accept):
+def output_fn(predictions, accept, context):
     return " | ".join(str(p) for p in predictions).encode()
 '''
 
@@ -160,8 +160,8 @@ def test_input_and_output_hooks_take_their_content_types(trained, tmp_path, samp
 @pytest.mark.deep
 def test_a_hook_without_its_types_is_refused():
     with pytest.raises(interface.InterfaceError, match="INPUT_TYPES and input_fn go together"):
-        interface.check(complete(input_fn=lambda body, content_type: body))
-    code = complete(output_fn=lambda predictions, probabilities, accept: b"")
+        interface.check(complete(input_fn=lambda body, content_type, context: body))
+    code = complete(output_fn=lambda predictions, accept, context: b"")
     code.OUTPUT_TYPES = ("Text/Plain",)
     with pytest.raises(interface.InterfaceError, match="media types"):
         interface.check(code)

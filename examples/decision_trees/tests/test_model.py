@@ -17,9 +17,11 @@ MIN_SKILL = 0.0  # how far the model must beat the trivial answer (accuracy poin
 
 
 def sample_labels(channel: str) -> np.ndarray:
+    from conftest import COLUMNS, LABEL
     from contract import dataset
 
-    return dataset.read_channel(channel, TEST_DIR / "input" / "data" / channel, feature_type=FEATURE_TYPE).labels
+    folder = TEST_DIR / "input" / "data" / channel
+    return dataset.read_channel(channel, folder, None, FEATURE_TYPE, LABEL, COLUMNS).labels
 
 
 def scored_channel() -> str:

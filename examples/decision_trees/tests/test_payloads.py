@@ -95,3 +95,15 @@ def test_random_bytes_decode_or_raise_payload_error(body, content_type):
 def test_csv_round_trips_any_float32_value(rows):
     body = "\n".join(",".join(repr(v) for v in row) for row in rows).encode()
     assert np.array_equal(payloads.decode(body, payloads.CSV), np.array(rows))
+
+
+def test_k_answers_a_row_in_every_type():
+    values = np.array([[1.5, -2.0], [0.25, 3.0]])
+    probabilities = np.array([[0.9, 0.1], [0.2, 0.8]])
+    labels = np.array([["b", "a, c"], ["a", "b"]])
+    assert payloads.encode(payloads.CSV, values) == b"1.5,-2.0\n0.25,3.0"
+    assert payloads.encode(payloads.CSV, labels, probabilities) == b'b,"a, c",0.9,0.1\na,b,0.2,0.8'
+    assert json.loads(payloads.encode(payloads.JSON, values)) == {"predictions": values.tolist()}
+    lines = payloads.encode(payloads.JSONLINES, labels).decode().split("\n")
+    assert [json.loads(line) for line in lines] == [{"prediction": ["b", "a, c"]}, {"prediction": ["a", "b"]}]
+    assert np.array_equal(np.load(io.BytesIO(payloads.encode(payloads.NPY, values))), values)

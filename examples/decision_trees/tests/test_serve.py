@@ -15,9 +15,12 @@ from conftest import (
     INPUT_TYPES,
     N_FEATURES,
     PROGRAM,
+    SAMPLE_COLUMNS,
     SAMPLE_ROW,
+    TABLE,
     TEXT,
     csv_body,
+    json_cells,
     load_model,
     numbers_only,
     program_env,
@@ -66,7 +69,7 @@ def test_csv_is_the_default_answer(server, sample_rows, accept):
 
 @pytest.mark.parametrize("shape", ["rows", "one row", "instances"])
 def test_json_in_and_out(server, sample_rows, expected, shape):
-    rows = sample_rows.tolist()
+    rows = json_cells(sample_rows)
     body = {"rows": rows, "one row": rows[0], "instances": {"instances": rows}}[shape]
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     response = post(server, json.dumps(body), headers)
@@ -78,6 +81,8 @@ def test_json_in_and_out(server, sample_rows, expected, shape):
 def test_npy_in_and_out(server, trained, sample_rows, expected):
     """float32 rows are answered as the model answers those same values widened to float64 (a
     model need not give float32-rounded inputs the answers of the originals)."""
+    if TABLE:
+        pytest.skip("a table model's columns go by name: .npy is refused with a reason (tests/test_tables.py)")
     rows = sample_rows.astype(str) if TEXT else sample_rows.astype(np.float32)
     buffer = io.BytesIO()
     np.save(buffer, rows)
@@ -155,7 +160,7 @@ JSONLINES = "application/jsonlines"
 
 def test_json_lines_in_and_out(server, sample_rows, expected):
     """Batch transform with SplitType=Line and JSON Lines: one answer line per request line."""
-    body = "\n".join(json.dumps(row) for row in sample_rows.tolist()).encode() + b"\n"
+    body = "\n".join(json.dumps(row) for row in json_cells(sample_rows)).encode() + b"\n"
     response = post(server, body, {"Content-Type": JSONLINES, "Accept": JSONLINES})
     assert response.status_code == 200, response
     assert response.headers["Content-Type"].startswith(JSONLINES)
@@ -170,7 +175,7 @@ def test_json_objects_are_matched_to_the_training_header(server, trained, sample
         response = post(server, json.dumps({"instances": [{"x": 1.0}]}).encode(), headers)
         assert response.status_code == 400 and "without a header" in response.json()["error"], response
         return
-    objects = [dict(reversed(list(zip(names, row, strict=True)))) for row in sample_rows.tolist()]  # any key order
+    objects = [dict(reversed(list(zip(names, row, strict=True)))) for row in json_cells(sample_rows)]  # any key order
     response = post(server, json.dumps({"instances": objects}).encode(), headers)
     assert response.status_code == 200, response
     assert response.json()["predictions"] == expected.tolist()
@@ -187,13 +192,20 @@ def test_json_objects_are_matched_to_the_training_header(server, trained, sample
 
 MALFORMED = [
     (b"", "text/csv", "empty"),
-    (b",".join([b"1"] * (N_FEATURES + 1)) + b"\n", "text/csv", "features"),
+    (b",".join([b"1"] * (N_FEATURES + 1)) + b"\n", "text/csv", "columns" if TABLE else "features"),
     (b"\xff\xfe\x00garbage", "text/csv", "utf-8"),
     (b"{not json", "application/json", "JSON"),
     (b'{"rows": [[1,2,3,4]]}', "application/json", "instances"),
     (b"not an npy file", "application/x-npy", "npy"),
 ]
-if TEXT:  # cells are text: what breaks a text row
+if TABLE:  # a table: a word where a number goes, a row of the wrong width
+    NUMBER = next((i for i, c in enumerate(SAMPLE_COLUMNS) if c["kind"] == "number"), None)
+    MALFORMED += [
+        (b'"never closed\n', "text/csv", "malformed CSV"),
+        (b"[[1,2],[1]]", "application/json", "lengths"),
+        (b"[1, 2]\n{not json\n", "application/jsonlines", "line 2"),
+    ] + ([(b",".join(CELLS[:NUMBER] + [b"abc"] + CELLS[NUMBER + 1 :]) + b"\n", "text/csv", "abc")] if NUMBER is not None else [])
+elif TEXT:  # cells are text: what breaks a text row
     MALFORMED += [
         (b'"never closed\n', "text/csv", "malformed CSV"),
         (b"[[5]]", "application/json", "string"),

@@ -17,6 +17,7 @@ from conftest import (
     PROGRAM,
     SAMPLE_HEADER,
     SAMPLE_ROW,
+    TABLE,
     TEXT,
     classification_data,
     free_port,
@@ -104,9 +105,9 @@ def check_final_values_are_the_saved_models(log: str, final: dict[str, float], m
     """Each metric's final value (as a tuning job reads it) against the saved model's own score on (labels, X)."""
     model = load_model(model_dir)
     truth = labels.astype(str)
-    saved = {"validation:accuracy": float(np.mean(model.predict(model_input(X)).astype(str) == truth))}
+    saved = {"validation:accuracy": float(np.mean(model.predict(model_input(X, model)).astype(str) == truth))}
     if model.has_probabilities:  # the library's loss and error, from the probabilities (boosting logs them)
-        probabilities = model.predict_proba(model_input(X))
+        probabilities = model.predict_proba(model_input(X, model))
         index = {str(label): i for i, label in enumerate(model.classes)}
         p_truth = probabilities[np.arange(len(truth)), [index[t] for t in truth]]
         logloss = float(-np.mean(np.log(np.clip(p_truth, 1e-15, 1))))
@@ -200,11 +201,11 @@ def test_classification_with_text_or_numeric_labels_and_unseen_data(opt_ml, text
     (opt_ml / "input" / "config" / "hyperparameters.json").write_text("{}")
     assert run_train(opt_ml).returncode == 0
     model = load_model(opt_ml / "model")
-    predicted = model.predict(model_input(X[700:]))
+    predicted = model.predict(model_input(X[700:], model))
     assert np.mean(predicted == labels[700:].astype(str)) >= 0.9
     if not hasattr(framework, "predict_proba"):  # optional in model.py: without it, none are promised
         return
-    probabilities = model.predict_proba(model_input(X[700:]))  # a classifier's model.py that has it must deliver
+    probabilities = model.predict_proba(model_input(X[700:], model))  # a classifier's model.py that has it must deliver
     assert probabilities.shape == (200, 4)
     assert np.allclose(probabilities.sum(axis=1), 1.0)
     assert np.array_equal(model.classes[probabilities.argmax(axis=1)], predicted)
@@ -220,7 +221,8 @@ def test_regression_on_continuous_labels(opt_ml):
     assert result.returncode == 0, result.stderr
     assert "task: regression" in result.stdout
     assert re.search(r"^validation:rmse=", result.stdout, re.M)
-    predicted = load_model(opt_ml / "model").predict(model_input(X[1700:]))
+    model = load_model(opt_ml / "model")
+    predicted = model.predict(model_input(X[1700:], model))
     r2 = 1 - np.mean((predicted - y[1700:]) ** 2) / np.var(y[1700:])
     assert r2 > 0  # it learns something (how much is tests/test_model.py's to say, of the sample data)
 
@@ -336,6 +338,7 @@ def test_files_of_one_channel_need_the_same_header(opt_ml):
 def test_too_few_rows(opt_ml):
     for channel in ("training", "validation"):
         header = "label," + ",".join(f"text_{j + 1}" for j in range(N_FEATURES)) + "\n" if TEXT else ""
+        header = SAMPLE_HEADER + "\n" if TABLE else header
         only_file(opt_ml, channel, "data.csv", header + "a," + SAMPLE_ROW.decode())
     assert_failed(run_train(opt_ml), opt_ml, "1 row(s)")
 

@@ -11,10 +11,11 @@ Part of the contract: not meant to be edited (your code goes in model.py).
 
 import difflib
 import importlib
+import importlib.util
 import inspect
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
@@ -29,8 +30,9 @@ class Data:
     """One channel's rows, as `fit` receives them."""
 
     # One row per record: float64 features (NaN marks a missing value), or with FEATURE_TYPE =
-    # "text" the CSV cells as str (dtype object; an empty cell is "").
-    X: np.ndarray
+    # "text" the CSV cells as str (dtype object; an empty cell is ""); with COLUMNS, a pandas
+    # DataFrame by header name (the label column left out).
+    X: Any
     y: np.ndarray  # class codes 0..k-1 (classification) or float targets (regression)
     feature_names: tuple[str, ...] | None = None  # the CSV header's names of X's columns, if it had one
 
@@ -45,6 +47,52 @@ class Job:
     # With CHECKPOINTS = True and a checkpoint folder (CheckpointConfig): where fit saves its progress
     # (checkpoints.save) and, in checkpoints.resume, the checkpoint to go on from (contract/checkpoints.py).
     checkpoints: Any = None
+
+
+class RequestError(Exception):
+    """Raised on purpose by a hook (input_fn, output_fn, transform, predict): the request is
+    answered with `status` (a 4xx) and this message. A ValueError is answered 400 the same way;
+    any other exception is a bug in model.py: 500, with its traceback in the log."""
+
+    def __init__(self, message: str, status: int = 400):
+        if not 400 <= status <= 499:
+            raise ValueError(f"RequestError's status must be a 4xx, not {status}")
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a serving hook knows of the model and of the request (one per request)."""
+
+    framework: str
+    task: str  # "classification" or "regression"
+    classes: tuple[str, ...] | None  # your labels, in the order of predict_proba's columns
+    feature_names: tuple[str, ...] | None  # the training header's names, if it had one
+    columns: Any  # model.json's "columns" (the table's column kinds) when training recorded them
+    offers: dict[str, Any]  # what the model offers (model.json's "offers": probabilities, output_width)
+    custom_attributes: dict[str, str]  # the X-Amzn-SageMaker-Custom-Attributes header's key=value pairs
+    target_model: str | None  # the model's name on a multi-model endpoint, None otherwise
+    asked_probabilities: bool  # the client sent probabilities=true
+    estimator: Any = field(repr=False)  # what model.py's load returned
+    _predict: Callable[[Any], np.ndarray] = field(repr=False)
+    _probabilities: Callable[[Any], np.ndarray] = field(repr=False)
+    _rows: dict = field(default_factory=dict, repr=False)  # this request's decoded rows and cached answers
+
+    def predict(self, features: Any) -> np.ndarray:
+        """Your labels (classification) or values (regression) for these rows, checked as for a request."""
+        return self._predict(features)
+
+    def probabilities(self, features: Any = None) -> np.ndarray:
+        """(n_rows, n_classes) probabilities for these rows (default: this request's rows, computed
+        once); RequestError 400 saying why when the model has none."""
+        if features is not None:
+            return self._probabilities(features)
+        if "probabilities" not in self._rows:
+            if "features" not in self._rows:
+                raise RuntimeError("context.probabilities() knows this request's rows only after input_fn")
+            self._rows["probabilities"] = self._probabilities(self._rows["features"])
+        return self._rows["probabilities"]
 
 
 class ModelCode(Protocol):
@@ -85,14 +133,24 @@ class ModelCode(Protocol):
     def versions(self) -> dict[str, str]:
         """Optional. Library versions to record in model.json (default: none)."""
 
-    def input_fn(self, body: bytes, content_type: str) -> Any:
-        """Optional, with INPUT_TYPES. Decode a request whose Content-Type is in INPUT_TYPES into
-        what predict takes, one item per row (e.g. raw text lines). Raise ValueError with a sentence
-        for a bad body: it is answered 400. The contract keeps the size limits and error bodies."""
+    def offers(self, model: Any) -> dict[str, Any]:
+        """Optional. What this fitted model offers beyond predict: {"probabilities": bool} (default:
+        True when predict_proba is defined), and "why" not. A request for absent ones gets 400 with it."""
 
-    def output_fn(self, predictions: np.ndarray, probabilities: np.ndarray | None, accept: str) -> bytes:
-        """Optional, with OUTPUT_TYPES. Encode the answers (your labels or values, one per row; the
-        probabilities when the request asked) for an Accept type in OUTPUT_TYPES."""
+    def input_fn(self, body: bytes, content_type: str, context: Context) -> Any:
+        """Optional, with INPUT_TYPES. Decode a request whose Content-Type is in INPUT_TYPES into
+        what predict takes, one item per row (e.g. raw text lines). Raise ValueError (400) or
+        RequestError (its 4xx) with a sentence for a bad body. The contract keeps the size limits."""
+
+    def output_fn(self, predictions: np.ndarray, accept: str, context: Context) -> bytes:
+        """Optional, with OUTPUT_TYPES. Encode the answers (your labels or values: one per row, or a
+        row of k each) for an Accept type in OUTPUT_TYPES; context.probabilities() gives the rows'
+        probabilities whether or not the client asked (context.asked_probabilities)."""
+
+    def transform(self, body: bytes, content_type: str, accept: str, context: Context) -> bytes:
+        """Optional, instead of input_fn and output_fn: the whole request, body to answer, with
+        context.predict and context.probabilities. INPUT_TYPES and OUTPUT_TYPES then list the only
+        types served. The contract keeps size limits, the empty-body 400, statuses and logging."""
 
     def join(self, cluster: Any) -> AbstractContextManager[Any]:
         """Optional. Train one model across the job's hosts (see contract/cluster.py); without it,
@@ -118,11 +176,23 @@ CONSTANTS: dict[str, Any] = {
     # Schema name -> the name the fitted model reports it under, where they differ (e.g.
     # {"num_round": "n_estimators"} for XGBoost's scikit-learn wrapper).
     "RENAMED_HYPERPARAMETERS": {},
+    # A table: header name -> kind, one of COLUMN_KINDS; columns not listed are numbers. Non-empty:
+    # fit and predict get a pandas DataFrame by name (numbers float64, categories the `category`
+    # dtype with the training data's sorted values, text str) and requirements.txt needs pandas.
+    # Empty (the default): a numpy matrix, as FEATURE_TYPE says. See contract/tables.py.
+    "COLUMNS": {},
+    # The label column: a position (0 the first, -1 the last) or a header name (files need a header).
+    "LABEL": 0,
 }
 FEATURE_TYPES = ("number", "text")
+COLUMN_KINDS = ("number", "category", "text")
 HOOKS = {"INPUT_TYPES": "input_fn", "OUTPUT_TYPES": "output_fn"}
 REQUIRED = ("fit", "save", "load", "predict")
-OPTIONAL = ("predict_proba", "task_of", "fitted_params", "versions", "input_fn", "output_fn", "join")
+OPTIONAL = (
+    "predict_proba", "offers", "task_of", "fitted_params", "versions", "input_fn", "output_fn", "transform", "join"
+)
+# The hooks' signatures before Context: named, so an old model.py is told what changed.
+OLD_SIGNATURES = {"input_fn": ["body", "content_type"], "output_fn": ["predictions", "probabilities", "accept"]}
 
 
 class InterfaceError(TypeError):
@@ -135,6 +205,13 @@ def _parameters(name: str) -> list[str]:
 
 def _defined(module: ModuleType) -> Iterator[str]:
     return (name for name, value in vars(module).items() if callable(value) and not name.startswith("_"))
+
+
+def _signature(function) -> inspect.Signature:
+    try:
+        return inspect.signature(function)
+    except ValueError:  # a builtin without a signature
+        return inspect.Signature()
 
 
 def check(module: ModuleType) -> ModuleType:
@@ -151,6 +228,11 @@ def check(module: ModuleType) -> ModuleType:
             raise InterfaceError(f"{where} defines no function {wanted}, which the contract calls{hint}")
         if not callable(function):
             raise InterfaceError(f"{where}: {name} must be a function {wanted}, not {type(function).__name__}")
+        if name in OLD_SIGNATURES and list(_signature(function).parameters) == OLD_SIGNATURES[name]:
+            raise InterfaceError(
+                f"{where}: {name}{_signature(function)} is the old signature; the contract now calls "
+                f"{wanted}, whose context (contract.interface.Context) holds the classes and probabilities"
+            )
         try:
             inspect.signature(function).bind(*_parameters(name))
         except TypeError:
@@ -161,20 +243,43 @@ def check(module: ModuleType) -> ModuleType:
             pass
     for name, default in CONSTANTS.items():
         value = getattr(module, name, default)
-        if not isinstance(value, type(default)):
+        if name == "LABEL":
+            if isinstance(value, bool) or not isinstance(value, int | str) or value == "":
+                raise InterfaceError(f"{where}: LABEL must be a column position (int) or a header name (str)")
+        elif not isinstance(value, type(default)):
             raise InterfaceError(f"{where}: {name} must be a {type(default).__name__}, not {type(value).__name__}")
     if constant(module, "FEATURE_TYPE") not in FEATURE_TYPES:
         raise InterfaceError(
             f"{where}: FEATURE_TYPE is {constant(module, 'FEATURE_TYPE')!r}; use one of {', '.join(FEATURE_TYPES)}"
         )
+    _check_columns(where, constant(module, "COLUMNS"), constant(module, "FEATURE_TYPE"))
+    transform = hasattr(module, "transform")
     for name, hook in HOOKS.items():
         types = constant(module, name)
-        if bool(types) != hasattr(module, hook):
+        if transform and hasattr(module, hook):
+            raise InterfaceError(f"{where}: transform handles the whole request; define it or {hook}, not both")
+        if transform and not types:
+            raise InterfaceError(f"{where}: transform needs {name}, the types it serves")
+        if not transform and bool(types) != hasattr(module, hook):
             raise InterfaceError(f"{where}: {name} and {hook} go together; define both or neither")
         bad = [t for t in types if not isinstance(t, str) or t != t.strip().lower() or t.count("/") != 1]
         if bad:
             raise InterfaceError(f"{where}: {name} holds {bad[0]!r}; give media types such as 'text/plain'")
     return module
+
+
+def _check_columns(where: str, columns: dict, feature_type: str) -> None:
+    for name, kind in columns.items():
+        if not isinstance(name, str) or not name.strip() or kind not in COLUMN_KINDS:
+            raise InterfaceError(
+                f"{where}: COLUMNS maps header names to one of {', '.join(COLUMN_KINDS)}; {name!r}: {kind!r} is not that"
+            )
+    if columns and feature_type != "number":
+        raise InterfaceError(f"{where}: COLUMNS gives each column its kind; leave FEATURE_TYPE at its default")
+    if columns and importlib.util.find_spec("pandas") is None:
+        raise InterfaceError(
+            f"{where}: COLUMNS makes a table, which needs pandas: add pandas to requirements.txt and run make lock"
+        )
 
 
 def load_model_code(name: str = MODULE) -> ModuleType:

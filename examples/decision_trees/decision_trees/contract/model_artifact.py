@@ -7,9 +7,15 @@ what the trained model predicts, then renames the files into place, model.json l
 that looks complete, and a model whose save and load disagree fails the training job,
 not the endpoint.
 
+model.json records the SHA-256 digest of every file save wrote, and load refuses a file that
+no longer matches: a file changed or damaged after training. Whoever can write the model.tar.gz
+can rewrite model.json too, so the protection is MODEL_SHA256, an environment variable the
+deployer sets from the training job's log: the digest(s) of model.json an endpoint may load.
+
 Part of the contract: not meant to be edited (your code goes in model.py).
 """
 
+import hashlib
 import json
 import os
 import shutil
@@ -19,10 +25,12 @@ from types import ModuleType
 
 import numpy as np
 
-from contract.interface import constant
+from contract import payloads
+from contract.interface import RequestError, constant
 
 META = "model.json"
 STAGING_PREFIX = ".staging-"
+PINNED = "MODEL_SHA256"  # environment: the model.json digest(s) an endpoint may load, comma-separated
 # Held while files are renamed into place, so a SIGTERM cannot cut a commit in half.
 commit_lock = threading.Lock()
 committed = threading.Event()  # set, under the lock, once a model is completely in place
@@ -33,7 +41,8 @@ class ModelLoadError(RuntimeError):
 
 
 class SaveError(RuntimeError):
-    """model.py's save and load do not give back the model that was trained."""
+    """model.py's save and load do not give back the model that was trained (or model.py's format
+    refused it: raised by save or load, the message says what and the way forward)."""
 
 
 def staging_dir(model_dir: Path) -> Path:
@@ -53,8 +62,9 @@ def save(code: ModuleType, model_dir: Path, trained, meta: dict, probe: np.ndarr
         raise SaveError(f"model.py's save wrote {META}, a name the contract keeps for itself; use another name")
     if not any(staging.iterdir()):
         raise SaveError("model.py's save wrote no files into the directory it was given")
-    meta = {**meta, "framework": constant(code, "FRAMEWORK")}
-    _check_round_trip(code, staging, trained, probe, threads)
+    answers = _check_round_trip(code, staging, trained, probe, threads)
+    meta = {**meta, "framework": constant(code, "FRAMEWORK"), "offers": offers(code, trained, meta["task"], answers)}
+    meta["files"] = file_digests(staging)
     (staging / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     names = sorted(p.name for p in staging.iterdir() if p.name != META) + [META]
     with commit_lock:
@@ -65,9 +75,24 @@ def save(code: ModuleType, model_dir: Path, trained, meta: dict, probe: np.ndarr
     return names
 
 
-def _check_round_trip(code: ModuleType, staging: Path, trained, probe: np.ndarray, threads: int) -> None:
+def offers(code: ModuleType, estimator, task: str, answers: np.ndarray | None = None) -> dict:
+    """What the model offers beyond predict, recorded in model.json and served at GET /metadata:
+    probabilities (a classifier whose model.py has predict_proba and whose offers() does not
+    deny them, "why" not), output_width (None: one value per row; k: a row of k values), output_types."""
+    said = code.offers(estimator) if hasattr(code, "offers") else {}
+    offered = bool(said.get("probabilities", True))
+    probabilities = task == "classification" and hasattr(code, "predict_proba") and offered
+    width = None if answers is None or answers.ndim < 2 else int(answers.shape[1])
+    own = list(constant(code, "OUTPUT_TYPES"))  # a transform answers in its own types only
+    types = own if hasattr(code, "transform") else list(dict.fromkeys(own + list(payloads.ACCEPT_TYPES)))
+    return {**said, "probabilities": probabilities, "output_width": width, "output_types": types}
+
+
+def _check_round_trip(code: ModuleType, staging: Path, trained, probe: np.ndarray, threads: int) -> np.ndarray:
     try:
         loaded = code.load(staging, threads)
+    except SaveError:
+        raise
     except Exception as exc:
         raise SaveError(f"model.py's load cannot read what its save wrote ({type(exc).__name__}: {exc})") from exc
     before, after = np.asarray(code.predict(trained, probe)), np.asarray(code.predict(loaded, probe))
@@ -76,6 +101,45 @@ def _check_round_trip(code: ModuleType, staging: Path, trained, probe: np.ndarra
             "the model loaded back from what model.py's save wrote predicts differently from the trained model; "
             "save must keep everything predict needs"
         )
+    return before
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_digests(directory: Path) -> dict[str, str]:
+    """{path inside directory: SHA-256} of every file in it but model.json."""
+    files = sorted(p for p in directory.rglob("*") if p.is_file() and p.relative_to(directory).as_posix() != META)
+    return {p.relative_to(directory).as_posix(): sha256(p) for p in files}
+
+
+def check_digests(model_dir: Path, meta: dict) -> None:
+    """Every file model.json lists has the digest it had at training, and MODEL_SHA256 (when set)
+    names model.json's own digest; else ModelLoadError naming the file and both digests."""
+    pinned = [d.strip().lower() for d in os.environ.get(PINNED, "").split(",") if d.strip()]
+    if pinned:
+        found = sha256(model_dir / META)
+        if found not in pinned:
+            raise ModelLoadError(
+                f"{model_dir / META} has SHA-256 {found}, but {PINNED} allows only {', '.join(pinned)}: "
+                "this is not the model the deployer pinned (or the pin is out of date)"
+            )
+    files = meta.get("files")
+    if not isinstance(files, dict) or not files:
+        raise ModelLoadError(f'{model_dir / META} lists no file digests ("files"): train the model again')
+    for name, expected in files.items():
+        path = model_dir / name
+        found = sha256(path) if path.is_file() else "(no such file)"
+        if found != expected:
+            raise ModelLoadError(
+                f"{path} has SHA-256 {found}, but training recorded {expected} in {META}: the file was changed "
+                "or damaged after training; use the model.tar.gz the training job wrote"
+            )
 
 
 def discard_staging(model_dir: Path) -> None:
@@ -94,10 +158,22 @@ class Model:
         self.classes = np.asarray(meta["classes"]) if self.task == "classification" else None
         self.feature_names = tuple(meta["feature_names"]) if meta.get("feature_names") else None
         self.feature_type = meta.get("feature_type", "number")
+        # Asked of the loaded model (a model.json from before "offers" serves too); the width from training.
+        self.offers = {**offers(code, estimator, self.task), "output_width": meta.get("offers", {}).get("output_width")}
+        self.columns = meta.get("columns")  # a table model's columns (contract/tables.py), else None
 
     @property
     def has_probabilities(self) -> bool:
-        return self.classes is not None and hasattr(self.code, "predict_proba")
+        return self.offers["probabilities"]
+
+    def no_probabilities(self) -> str:
+        """Why this model gives no probabilities, for the 400 answering a request for them."""
+        if self.classes is None:
+            return "probabilities exist only for classification models; this one is a regression"
+        if not hasattr(self.code, "predict_proba"):
+            return "this model gives no probabilities: its model.py has no predict_proba"
+        why = self.offers.get("why") or f"{type(self.estimator).__name__} has no predict_proba (model.py's offers())"
+        return f"this model gives no probabilities: {why}"
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """The user's labels (classification) or float values (regression)."""
@@ -113,7 +189,7 @@ class Model:
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
         if not self.has_probabilities:
-            raise ValueError("probabilities exist only for classification models with predict_proba in model.py")
+            raise RequestError(self.no_probabilities())
         return np.asarray(self.code.predict_proba(self.estimator, features))
 
 
@@ -133,6 +209,7 @@ def load(code: ModuleType, model_dir: Path, threads: int = 1) -> Model:
         task = meta["task"]
     except (ValueError, KeyError, TypeError) as exc:
         raise ModelLoadError(f"{meta_path} is damaged ({exc}); train the model again") from exc
+    check_digests(model_dir, meta)
     framework = constant(code, "FRAMEWORK")
     if meta.get("framework") != framework:
         raise ModelLoadError(
@@ -147,8 +224,16 @@ def load(code: ModuleType, model_dir: Path, threads: int = 1) -> Model:
             f"the model in {model_dir} was trained on {meta.get('feature_type', 'number')} features, but "
             f"model.py's FEATURE_TYPE is {feature_type!r}: train the model again with this model.py"
         )
+    if bool(meta.get("columns")) != bool(constant(code, "COLUMNS")):
+        raise ModelLoadError(
+            f"the model in {model_dir} was trained "
+            + ("on a table (COLUMNS), but model.py sets no COLUMNS" if meta.get("columns") else "without COLUMNS")
+            + ", unlike this model.py: train the model again with this model.py"
+        )
     try:
         estimator = code.load(model_dir, threads)
+    except SaveError as exc:  # model.py's format explains what it refused and the way forward
+        raise ModelLoadError(str(exc)) from exc
     except Exception as exc:
         raise ModelLoadError(
             f"could not load the model in {model_dir} ({type(exc).__name__}: {exc}); "

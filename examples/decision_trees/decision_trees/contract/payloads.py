@@ -5,7 +5,7 @@ plain decimals by a vectorised reader (decimal_csv.py), any other CSV by numpy's
 JSON rows are lists of numbers, or objects keyed by the feature names of the training
 data's header. A model of text features (FEATURE_TYPE = "text") gets the cells as str
 instead (dtype object): CSV as Python's csv module reads it, JSON strings, .npy of unicode.
-Responses hold one prediction per input row, in input order.
+Responses hold one prediction (a value, or a row of k) per input row, in input order.
 """
 
 import csv
@@ -41,12 +41,18 @@ def decode(
     charset: str | None = None,
     names: tuple[str, ...] | None = None,
     feature_type: str = "number",
+    columns: list[dict] | None = None,
 ) -> np.ndarray:
     """The request body as a 2-D float64 matrix (str cells for text); content_type is one of CONTENT_TYPES.
 
-    names: the model's feature names (from the training header), for JSON objects."""
+    names: the model's feature names (from the training header), for JSON objects. columns: a table
+    model's columns (model.json): the body becomes a pandas DataFrame (contract/tables.py)."""
     if not body.strip():
         raise PayloadError("the request body is empty; send at least one row of features")
+    if columns:
+        from contract import tables  # imports pandas: only table models take this path
+
+        return tables.decode(body, content_type, charset, columns)
     if feature_type == "text":
         return _text_rows(body, content_type, charset, names)
     if content_type == NPY:
@@ -159,7 +165,7 @@ def _jsonlines(text: str, names: tuple[str, ...] | None, feature_type: str = "nu
 def _row(row, names: tuple[str, ...] | None, where: str, feature_type: str = "number") -> list:
     """One JSON row as a list of numbers (None is a missing value) or of strings (text features):
     a list, or an object of named features."""
-    kind = "strings" if feature_type == "text" else "numbers"
+    kind = {"text": "strings", "table": "values"}.get(feature_type, "numbers")
     if isinstance(row, dict):
         if names is None:
             raise PayloadError(
@@ -174,6 +180,8 @@ def _row(row, names: tuple[str, ...] | None, where: str, feature_type: str = "nu
             )
             raise PayloadError(f"{where}: {'; '.join(problems)}; the model's features are {', '.join(names)}")
         row = [row[n] for n in names]
+    if feature_type == "table" and isinstance(row, list):
+        return row  # cells of any kind: contract/tables.py converts them by column
     if not isinstance(row, list):
         raise PayloadError(f"{where}: every JSON row must be a list of {kind} or an object of named features")
     if feature_type == "text":
@@ -188,6 +196,8 @@ def _row(row, names: tuple[str, ...] | None, where: str, feature_type: str = "nu
 def _rows(rows: list[list], feature_type: str = "number") -> np.ndarray:
     if len({len(row) for row in rows}) > 1:
         raise PayloadError("the rows have different lengths")
+    if feature_type == "table":
+        return rows
     if feature_type == "text":
         cells = np.empty((len(rows), len(rows[0])), dtype=object)
         cells[:] = rows
@@ -215,15 +225,19 @@ def encode(
     probabilities: np.ndarray | None = None,
     classes: np.ndarray | None = None,
 ) -> bytes:
-    """One output per row: the label or value, then the class probabilities when asked for."""
+    """One output per row: the label or value (or a row of k: predictions of shape (n_rows, k)),
+    then the class probabilities when asked for."""
     if accept == CSV:
-        if probabilities is None and predictions.dtype.kind == "U" and len(predictions) > 64:
+        if probabilities is None and predictions.dtype.kind == "U" and predictions.ndim == 1 and len(predictions) > 64:
             lines = _ascii_lines(predictions)  # big batches of labels: vectorised
             if lines is not None:
                 return lines
-        cells = _text(predictions)
-        if probabilities is not None:
-            columns = [cells] + [_text(probabilities[:, j]) for j in range(probabilities.shape[1])]
+        if predictions.ndim == 1 and probabilities is None:
+            cells = _text(predictions)
+        else:
+            columns = [_text(column) for column in (predictions[:, None] if predictions.ndim == 1 else predictions).T]
+            if probabilities is not None:
+                columns += [_text(probabilities[:, j]) for j in range(probabilities.shape[1])]
             cells = [",".join(row) for row in zip(*columns, strict=True)]
         # No trailing newline: batch transform adds one after each response itself.
         return "\n".join(cells).encode()

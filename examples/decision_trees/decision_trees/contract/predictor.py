@@ -1,5 +1,5 @@
-"""The Flask app behind gunicorn: /ping, /invocations and /execution-parameters, and with
-SAGEMAKER_MULTI_MODEL=true the multi-model API under /models instead of /invocations.
+"""The Flask app behind gunicorn: /ping, /invocations, /execution-parameters and /metadata, and
+with SAGEMAKER_MULTI_MODEL=true the multi-model API under /models instead of /invocations.
 
 The model is loaded once per worker, when gunicorn imports wsgi.py, so /ping is
 healthy only once predictions can be served, and answers in microseconds. A model
@@ -23,6 +23,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from contract import interface, model_artifact, model_store, payloads, serving
+from contract.interface import RequestError
 from contract.paths import Paths
 
 log = logging.getLogger("predictor")
@@ -80,10 +81,23 @@ def create_app(code: ModuleType) -> Flask:
     def execution_parameters() -> Response:
         return app.json.response(serving.execution_parameters(WORKERS))
 
-    # model.py's own types first: its hooks may take over a built-in type too.
-    content_types = list(dict.fromkeys([*interface.constant(code, "INPUT_TYPES"), *payloads.CONTENT_TYPES]))
-    offered = [*interface.constant(code, "OUTPUT_TYPES"), *payloads.ACCEPT_TYPES]
-    accept_order = list(dict.fromkeys([DEFAULT_ACCEPT, *offered]))
+    # model.py's own types first: its hooks may take over a built-in type too. A transform serves
+    # only its own types (it does the whole request).
+    own_in, own_out = interface.constant(code, "INPUT_TYPES"), interface.constant(code, "OUTPUT_TYPES")
+    if hasattr(code, "transform"):
+        content_types = list(own_in)
+        accept_order = list(dict.fromkeys([t for t in (DEFAULT_ACCEPT,) if t in own_out] + list(own_out)))
+    else:
+        content_types = list(dict.fromkeys([*own_in, *payloads.CONTENT_TYPES]))
+        accept_order = list(dict.fromkeys([DEFAULT_ACCEPT, *own_out, *payloads.ACCEPT_TYPES]))
+
+    @app.get("/metadata")
+    def model_metadata() -> Response:
+        if multi_model:
+            return error(404, "this is a multi-model container: GET /models/{model_name}/metadata")
+        if model is None:
+            return error(503, load_error)
+        return app.json.response(metadata(model, content_types, accept_order))
 
     @app.post("/invocations")
     def invocations() -> Response:
@@ -137,57 +151,130 @@ def add_model_routes(app: Flask, store: model_store.ModelStore, content_types: l
 
     @app.post("/models/<path:name>/invoke")
     def invoke_model(name: str) -> Response:
-        return invoke(store.get(name), content_types, accept_order)
+        return invoke(store.get(name), content_types, accept_order, name)
+
+    @app.get("/models/<path:name>/metadata")
+    def named_model_metadata(name: str) -> Response:
+        return app.json.response(metadata(store.get(name), content_types, accept_order))
+
+
+def metadata(model: model_artifact.Model, content_types: list[str], accept_order: list[str]) -> dict:
+    """What a client may ask of the model: its task, labels, features and what it offers."""
+    keys = ("framework", "task", "classes", "n_features", "feature_type", "feature_names", "columns", "versions")
+    return {
+        **{key: model.meta.get(key) for key in keys},
+        "offers": model.offers,
+        "content_types": content_types,
+        "accept_types": list(dict.fromkeys(accept_order)),
+    }
 
 
 def error(status: int, message: str) -> Response:
     return Response(json.dumps({"error": message}), status=status, mimetype=payloads.JSON)
 
 
-def invoke(model: model_artifact.Model, content_types: list[str], accept_order: list[str]) -> Response:
-    """One request: decode, check, predict, encode; every refusal a 4xx with a sentence."""
-    code = model.code
+def call(what: str, function, *args):
+    """model.py's function: its RequestError is answered with its 4xx, a ValueError with 400 (bad
+    input); anything else propagates to the 500 handler, which logs the traceback."""
+    try:
+        return function(*args)
+    except RequestError:
+        raise
+    except ValueError as exc:
+        raise RequestError(f"{what}: {exc}") from None
+
+
+def context_for(model: model_artifact.Model, target_model: str | None) -> interface.Context:
+    attributes = custom_attributes(request.headers.get(CUSTOM_ATTRIBUTES, ""))
+    meta = model.meta
+    return interface.Context(
+        framework=meta.get("framework", ""),
+        task=model.task,
+        classes=None if model.classes is None else tuple(model.classes.tolist()),
+        feature_names=model.feature_names,
+        columns=meta.get("columns"),
+        offers=dict(model.offers),
+        custom_attributes=attributes,
+        target_model=target_model,
+        asked_probabilities=wants_probabilities(attributes),
+        estimator=model.estimator,
+        _predict=lambda features: call("cannot predict for these features", model.predict, features),
+        _probabilities=lambda features: call("cannot predict for these features", model.predict_proba, features),
+    )
+
+
+def negotiate(code: ModuleType, content_types: list[str], accept_order: list[str]) -> tuple[str, str]:
+    """The request's Content-Type and the answer's type. model.py's OUTPUT_TYPES are chosen only when
+    the Accept header names one exactly (or it is the default): a wildcard gets a built-in type."""
     content_type = request.mimetype or payloads.CSV
     if content_type not in content_types:
-        return error(415, f"Content-Type {content_type} is not supported; use one of {', '.join(content_types)}")
-    accept = request.accept_mimetypes.best_match(accept_order) if request.accept_mimetypes else DEFAULT_ACCEPT
+        raise RequestError(
+            f"Content-Type {content_type} is not supported; use one of {', '.join(content_types)}", 415
+        )
+    if not request.accept_mimetypes:
+        return content_type, accept_order[0]
+    named = {value.lower() for value, quality in request.accept_mimetypes if quality > 0}
+    own = () if hasattr(code, "transform") else interface.constant(code, "OUTPUT_TYPES")
+    candidates = [t for t in accept_order if t in named or t == accept_order[0] or t not in own]
+    accept = request.accept_mimetypes.best_match(candidates)
     if accept is None:
-        return error(406, f"cannot answer in {request.headers.get('Accept')}; accept one of {', '.join(accept_order)}")
+        accepted = ", ".join(accept_order)
+        raise RequestError(f"cannot answer in {request.headers.get('Accept')}; accept one of {accepted}", 406)
+    return content_type, accept
+
+
+def invoke(model: model_artifact.Model, content_types: list[str], accept_order: list[str], target_model=None):
+    """One request: decode, check, predict, encode; every refusal a 4xx with a sentence."""
+    try:
+        return respond(model, content_types, accept_order, target_model)
+    except RequestError as exc:  # the contract's refusals and model.py's
+        return error(exc.status, str(exc))
+
+
+def respond(model: model_artifact.Model, content_types: list[str], accept_order: list[str], target_model) -> Response:
+    code = model.code
+    content_type, accept = negotiate(code, content_types, accept_order)
     body = request.get_data()
-    if content_type in interface.constant(code, "INPUT_TYPES"):
+    context = context_for(model, target_model)
+    if hasattr(code, "transform") or content_type in interface.constant(code, "INPUT_TYPES"):
         if not body.strip():
-            return error(400, "the request body is empty; send at least one row")
-        try:
-            features = code.input_fn(body, content_type)
-        except ValueError as exc:
-            return error(400, f"cannot read this {content_type} body: {exc}")
+            raise RequestError("the request body is empty; send at least one row")
+    if hasattr(code, "transform"):
+        answer = call(f"cannot answer this {content_type} body", code.transform, body, content_type, accept, context)
+        return Response(answer, status=200, mimetype=accept)
+    if content_type in interface.constant(code, "INPUT_TYPES"):
+        features = call(f"cannot read this {content_type} body", code.input_fn, body, content_type, context)
     else:
         try:
             charset = request.mimetype_params.get("charset")
-            features = payloads.decode(body, content_type, charset, model.feature_names, model.feature_type)
+            features = payloads.decode(
+                body, content_type, charset, model.feature_names, model.feature_type, columns=model.columns
+            )
         except payloads.PayloadError as exc:
-            return error(400, str(exc))
+            raise RequestError(str(exc)) from None
         if features.shape[1] != model.n_features:
-            return error(400, f"each row needs {model.n_features} features, this request has {features.shape[1]}")
-    want_probabilities = wants_probabilities(request.headers.get(CUSTOM_ATTRIBUTES, ""))
-    if want_probabilities and not model.has_probabilities:
-        return error(400, "probabilities exist only for classification models whose model.py has predict_proba")
-    try:
-        predictions = model.predict(features)
-        probabilities = model.predict_proba(features) if want_probabilities else None
-    except ValueError as exc:  # e.g. infinite or overflowing features
-        return error(400, f"cannot predict for these features: {exc}")
+            raise RequestError(f"each row needs {model.n_features} features, this request has {features.shape[1]}")
+    context._rows["features"] = features
+    if context.asked_probabilities and not model.has_probabilities:
+        raise RequestError(model.no_probabilities())
+    predictions = context.predict(features)
     if accept in interface.constant(code, "OUTPUT_TYPES"):
-        answer = code.output_fn(predictions, probabilities, accept)
+        answer = call(f"cannot answer in {accept}", code.output_fn, predictions, accept, context)
     else:
+        probabilities = context.probabilities() if context.asked_probabilities else None
         answer = payloads.encode(accept, predictions, probabilities, model.classes)
     return Response(answer, status=200, mimetype=accept)
 
 
-def wants_probabilities(custom_attributes: str) -> bool:
-    """`probabilities=true` among the custom attributes (key=value pairs split by , or ;)."""
-    for item in custom_attributes.replace(";", ",").split(","):
-        key, _, value = item.partition("=")
-        if key.strip().lower() == "probabilities":
-            return value.strip().lower() in ("", "true", "1", "yes")
+def custom_attributes(header: str) -> dict[str, str]:
+    """The X-Amzn-SageMaker-Custom-Attributes header's key=value pairs (split by , or ;)."""
+    pairs = (item.partition("=") for item in header.replace(";", ",").split(","))
+    return {key.strip(): value.strip() for key, _, value in pairs if key.strip()}
+
+
+def wants_probabilities(attributes: dict[str, str]) -> bool:
+    """`probabilities=true` among the custom attributes."""
+    for key, value in attributes.items():
+        if key.lower() == "probabilities":
+            return value.lower() in ("", "true", "1", "yes")
     return False

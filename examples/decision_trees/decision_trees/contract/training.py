@@ -27,7 +27,7 @@ from types import ModuleType
 
 import numpy as np
 
-from contract import checkpoints, dataset, hyperparameters, interface, metrics, model_artifact
+from contract import checkpoints, dataset, hyperparameters, interface, metrics, model_artifact, tables
 from contract.cluster import Cluster, PeerError, SingleHost, one_host_trains, single_host
 from contract.interface import Data, Job
 from contract.paths import Paths
@@ -102,23 +102,30 @@ def train(paths: Paths, code: ModuleType) -> None:
 def train_on(paths: Paths, config: dict, params: dict, cluster: Cluster, cluster_group, code: ModuleType) -> None:
     with cluster_group as group:
         feature_type = interface.constant(code, "FEATURE_TYPE")
-        train_table = read_share(paths, config, "training", group, feature_type)
+        reading = (feature_type, interface.constant(code, "LABEL"), interface.constant(code, "COLUMNS"))
+        train_table = read_share(paths, config, "training", group, *reading)
         valid_table = None
         if "validation" in config["channels"] or paths.channel("validation").is_dir():
-            valid_table = read_share(paths, config, "validation", group, feature_type)
-        tables = [t for t in (train_table, valid_table) if t is not None]
-        widths = group.union([str(t.features.shape[1]) for t in tables])
+            valid_table = read_share(paths, config, "validation", group, *reading)
+        tables_read = [t for t in (train_table, valid_table) if t is not None]
+        widths = group.union([str(t.features.shape[1]) for t in tables_read])
         if len(widths) > 1:
             raise TrainingError(
                 f"the data has {' and '.join(widths)} feature columns in different files or hosts; "
                 "every file of every channel needs the same columns"
             )
-        headers = group.union([",".join(t.feature_names) if t.feature_names else "(none)" for t in tables])
+        headers = group.union([",".join(t.feature_names) if t.feature_names else "(none)" for t in tables_read])
         if len(headers) > 1:
             raise TrainingError(
                 f"the channels or hosts have different headers ({'; '.join(headers)}); every file of every "
                 "channel needs the same header, or none"
             )
+        columns = None
+        if reading[2]:  # a table: categories fixed by every host's training rows, then DataFrames
+            names = train_table.feature_names
+            columns = tables.schema(names, tables.kinds(names, reading[2]), train_table.features, group.union)
+            for table in tables_read:
+                table.features = tables.frame(columns, table.features)
 
         if len(train_table.labels) < MIN_ROWS:
             raise TrainingError(
@@ -168,10 +175,13 @@ def train_on(paths: Paths, config: dict, params: dict, cluster: Cluster, cluster
         "feature_names": None if train_table.feature_names is None else list(train_table.feature_names),
         "hyperparameters": params,
         "versions": code.versions() if hasattr(code, "versions") else {},
+        **({"columns": columns} if columns else {}),  # a table's columns: name, kind, categories
     }
     probe = train_table.features[:PROBE_ROWS]
     names = model_artifact.save(code, paths.model, estimator, meta, probe, job.threads)
     print(f"model saved to {paths.model}: {', '.join(names)}", flush=True)
+    digest = model_artifact.sha256(paths.model / model_artifact.META)
+    print(f"model digest: {model_artifact.PINNED}={digest} (pin it in the endpoint's environment)", flush=True)
 
 
 def check_reached(code: ModuleType, params: dict, estimator, messages: list[str]) -> None:
@@ -250,7 +260,9 @@ def _digest(digest, array) -> None:
         digest.update(np.ascontiguousarray(array).tobytes())
 
 
-def read_share(paths: Paths, config: dict, channel: str, group, feature_type: str = "number") -> dataset.Table:
+def read_share(
+    paths: Paths, config: dict, channel: str, group, feature_type: str = "number", label=0, columns=None
+) -> dataset.Table:
     """This host's part of a channel. ShardedByS3Key: what SageMaker gave it. FullyReplicated
     (every host has everything): every world-th file, or every world-th row if there are
     fewer files than hosts, so the job as a whole sees every row once."""
@@ -258,10 +270,11 @@ def read_share(paths: Paths, config: dict, channel: str, group, feature_type: st
     # A group whose library scores validation on each host's own rows (LightGBM) has every host read it whole.
     whole = channel == "validation" and getattr(group, "whole_validation", False)
     part = None if group.world == 1 or sharded or whole else (group.rank, group.world)
-    table = dataset.read_channel(channel, paths.channel(channel), part, feature_type)
+    table = dataset.read_channel(channel, paths.channel(channel), part, feature_type, label, columns)
     print(
         f"{channel}: {len(table.labels)} rows, {table.features.shape[1]} features"
         + (" (text)" if feature_type == "text" else "")
+        + (f" (a table; declared: {', '.join(f'{n} {k}' for n, k in columns.items())})" if columns else "")
         + f", {len(table.files)} file(s)"
         + (f", header {','.join(table.feature_names)}" if table.feature_names else "")
         + (" (all of it, on every host)" if whole else "")
@@ -362,6 +375,9 @@ def _canonical(value: float) -> str:
 
 def report_metrics(code: ModuleType, task: str, estimator, channel: str, features: np.ndarray, truth: np.ndarray):
     predicted = np.asarray(code.predict(estimator, features))
+    if predicted.ndim != 1:  # k answers a row (multi-output, top classes...): the metrics compare one label
+        print(f"{channel}: no final metrics: the model answers {predicted.shape[1]} values a row", flush=True)
+        return
     for name, value in metrics.final(task, truth, predicted).items():
         metrics.emit(channel, name, value)
 
