@@ -175,7 +175,10 @@ def csv_body(rows: np.ndarray, newline: str = "\n", trailing: bool = True) -> by
 def table_cells(rows) -> list[list[str]]:
     """A table's rows (a DataFrame or an object array) as CSV cells: a missing value is an empty cell."""
     values = rows.astype(object).to_numpy() if hasattr(rows, "to_numpy") else np.asarray(rows, dtype=object)
-    missing = (lambda v: v is None or (isinstance(v, float) and np.isnan(v)))  # fmt: skip
+
+    def missing(v) -> bool:
+        return v is None or (isinstance(v, float) and np.isnan(v))
+
     return [["" if missing(v) else repr(float(v)) if isinstance(v, float | int) else str(v) for v in row]
             for row in values.tolist()]  # fmt: skip
 

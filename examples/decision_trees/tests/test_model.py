@@ -18,6 +18,7 @@ MIN_SKILL = 0.0  # how far the model must beat the trivial answer (accuracy poin
 
 def sample_labels(channel: str) -> np.ndarray:
     from conftest import COLUMNS, LABEL
+
     from contract import dataset
 
     folder = TEST_DIR / "input" / "data" / channel

@@ -204,7 +204,11 @@ if TABLE:  # a table: a word where a number goes, a row of the wrong width
         (b'"never closed\n', "text/csv", "malformed CSV"),
         (b"[[1,2],[1]]", "application/json", "lengths"),
         (b"[1, 2]\n{not json\n", "application/jsonlines", "line 2"),
-    ] + ([(b",".join(CELLS[:NUMBER] + [b"abc"] + CELLS[NUMBER + 1 :]) + b"\n", "text/csv", "abc")] if NUMBER is not None else [])
+    ] + (
+        [(b",".join(CELLS[:NUMBER] + [b"abc"] + CELLS[NUMBER + 1 :]) + b"\n", "text/csv", "abc")]
+        if NUMBER is not None
+        else []
+    )
 elif TEXT:  # cells are text: what breaks a text row
     MALFORMED += [
         (b'"never closed\n', "text/csv", "malformed CSV"),

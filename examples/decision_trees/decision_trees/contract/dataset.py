@@ -238,7 +238,9 @@ def _text_cells(path: Path, text: str, label: int | str = 0) -> tuple[np.ndarray
 
 def _is_header(rows: list[list[str]], at: int = 0) -> bool:
     """A first row whose feature cells are not all numbers, above a row whose cells are."""
-    return len(rows) == 2 and not _numeric(rows[0][:at] + rows[0][at + 1 :]) and _numeric(rows[1][:at] + rows[1][at + 1 :])
+    return (
+        len(rows) == 2 and not _numeric(rows[0][:at] + rows[0][at + 1 :]) and _numeric(rows[1][:at] + rows[1][at + 1 :])
+    )
 
 
 def _numeric(cells: list[str]) -> bool:

@@ -189,7 +189,15 @@ COLUMN_KINDS = ("number", "category", "text")
 HOOKS = {"INPUT_TYPES": "input_fn", "OUTPUT_TYPES": "output_fn"}
 REQUIRED = ("fit", "save", "load", "predict")
 OPTIONAL = (
-    "predict_proba", "offers", "task_of", "fitted_params", "versions", "input_fn", "output_fn", "transform", "join"
+    "predict_proba",
+    "offers",
+    "task_of",
+    "fitted_params",
+    "versions",
+    "input_fn",
+    "output_fn",
+    "transform",
+    "join",
 )
 # The hooks' signatures before Context: named, so an old model.py is told what changed.
 OLD_SIGNATURES = {"input_fn": ["body", "content_type"], "output_fn": ["predictions", "probabilities", "accept"]}
@@ -236,9 +244,7 @@ def check(module: ModuleType) -> ModuleType:
         try:
             inspect.signature(function).bind(*_parameters(name))
         except TypeError:
-            raise InterfaceError(
-                f"{where}: {name}{inspect.signature(function)} cannot be called as {wanted}"
-            ) from None
+            raise InterfaceError(f"{where}: {name}{inspect.signature(function)} cannot be called as {wanted}") from None
         except ValueError:  # a builtin without a signature: trust it
             pass
     for name, default in CONSTANTS.items():
@@ -271,8 +277,9 @@ def check(module: ModuleType) -> ModuleType:
 def _check_columns(where: str, columns: dict, feature_type: str) -> None:
     for name, kind in columns.items():
         if not isinstance(name, str) or not name.strip() or kind not in COLUMN_KINDS:
+            kinds = ", ".join(COLUMN_KINDS)
             raise InterfaceError(
-                f"{where}: COLUMNS maps header names to one of {', '.join(COLUMN_KINDS)}; {name!r}: {kind!r} is not that"
+                f"{where}: COLUMNS maps header names to one of {kinds}; {name!r}: {kind!r} is not that"
             )
     if columns and feature_type != "number":
         raise InterfaceError(f"{where}: COLUMNS gives each column its kind; leave FEATURE_TYPE at its default")
