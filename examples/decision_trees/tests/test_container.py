@@ -63,7 +63,8 @@ import numpy as np
 sys.path.insert(0, "/opt/program")
 from contract import interface, model_artifact, payloads
 model = model_artifact.load(interface.load_model_code(), Path("/opt/ml/model"))
-rows = payloads.decode(Path("/tmp/rows.csv").read_bytes(), "text/csv", None, model.feature_names, model.feature_type)
+body = Path("/tmp/rows.csv").read_bytes()
+rows = payloads.decode(body, "text/csv", None, model.feature_names, model.feature_type, columns=model.columns)
 print(json.dumps(model.predict(rows).tolist()))
 """
 

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import test_hosting_modes as modes
 from aws_fakes import aws_env, client
-from conftest import FEATURE_TYPE, PROJECT, TEST_DIR, docker, free_port, load_model, numbers_only
+from conftest import COLUMNS, FEATURE_TYPE, LABEL, PROJECT, TABLE, TEST_DIR, docker, free_port, load_model, numbers_only
 from test_hosting_modes import BUCKET, IMAGE, ROLE, artifact_key, check_nothing_left, model_tar
 from test_lifecycle import SCRIPT, printed_section
 from test_train import check_final_values_are_the_saved_models, write_noisy_channels
@@ -323,7 +323,11 @@ def validation_accuracy(model_tar_gz, folder) -> float:
     model = load_model(folder)
     truth, predicted = [], []
     for path in dataset.channel_files(TEST_DIR / "input" / "data" / "validation"):
-        labels, features, _ = dataset.read_file(path, FEATURE_TYPE)
+        labels, features, _ = dataset.read_file(path, FEATURE_TYPE, LABEL, COLUMNS or None)
+        if TABLE:  # the cells as the model's table, categories as it was trained on them
+            from contract import tables
+
+            features = tables.frame(model.columns, features)
         truth += [str(label) for label in labels]
         predicted += [str(label) for label in model.predict(features)]  # the sample's own cells, as serve reads them
     return float(np.mean(np.array(truth) == np.array(predicted)))

@@ -161,6 +161,7 @@ class Model:
         # Asked of the loaded model (a model.json from before "offers" serves too); the width from training.
         self.offers = {**offers(code, estimator, self.task), "output_width": meta.get("offers", {}).get("output_width")}
         self.columns = meta.get("columns")  # a table model's columns (contract/tables.py), else None
+        self.hooked = any(hasattr(code, hook) for hook in ("input_fn", "output_fn", "transform"))
 
     @property
     def has_probabilities(self) -> bool:

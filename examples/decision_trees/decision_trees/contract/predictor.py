@@ -235,6 +235,8 @@ def respond(model: model_artifact.Model, content_types: list[str], accept_order:
     code = model.code
     content_type, accept = negotiate(code, content_types, accept_order)
     body = request.get_data()
+    if not model.hooked:  # no hook to hand a context to: the plain path, as lean as it was before hooks had one
+        return plain(model, body, content_type, accept)
     context = context_for(model, target_model)
     if hasattr(code, "transform") or content_type in interface.constant(code, "INPUT_TYPES"):
         if not body.strip():
@@ -245,15 +247,7 @@ def respond(model: model_artifact.Model, content_types: list[str], accept_order:
     if content_type in interface.constant(code, "INPUT_TYPES"):
         features = call(f"cannot read this {content_type} body", code.input_fn, body, content_type, context)
     else:
-        try:
-            charset = request.mimetype_params.get("charset")
-            features = payloads.decode(
-                body, content_type, charset, model.feature_names, model.feature_type, columns=model.columns
-            )
-        except payloads.PayloadError as exc:
-            raise RequestError(str(exc)) from None
-        if features.shape[1] != model.n_features:
-            raise RequestError(f"each row needs {model.n_features} features, this request has {features.shape[1]}")
+        features = decoded(model, body, content_type)
     context._rows["features"] = features
     if context.asked_probabilities and not model.has_probabilities:
         raise RequestError(model.no_probabilities())
@@ -264,6 +258,32 @@ def respond(model: model_artifact.Model, content_types: list[str], accept_order:
         probabilities = context.probabilities() if context.asked_probabilities else None
         answer = payloads.encode(accept, predictions, probabilities, model.classes)
     return Response(answer, status=200, mimetype=accept)
+
+
+def decoded(model: model_artifact.Model, body: bytes, content_type: str):
+    """The body as the model's rows by the built-in formats; RequestError for a bad one."""
+    try:
+        charset = request.mimetype_params.get("charset")
+        features = payloads.decode(
+            body, content_type, charset, model.feature_names, model.feature_type, columns=model.columns
+        )
+    except payloads.PayloadError as exc:
+        raise RequestError(str(exc)) from None
+    if features.shape[1] != model.n_features:
+        raise RequestError(f"each row needs {model.n_features} features, this request has {features.shape[1]}")
+    return features
+
+
+def plain(model: model_artifact.Model, body: bytes, content_type: str, accept: str) -> Response:
+    """A request to a model.py without hooks: decode, predict, encode."""
+    features = decoded(model, body, content_type)
+    asked = wants_probabilities(custom_attributes(request.headers.get(CUSTOM_ATTRIBUTES, "")))
+    if asked and not model.has_probabilities:
+        raise RequestError(model.no_probabilities())
+    what = "cannot predict for these features"
+    predictions = call(what, model.predict, features)
+    probabilities = call(what, model.predict_proba, features) if asked else None
+    return Response(payloads.encode(accept, predictions, probabilities, model.classes), status=200, mimetype=accept)
 
 
 def custom_attributes(header: str) -> dict[str, str]:
