@@ -20,7 +20,7 @@ from contract import interface, model_artifact
 from contract.model_store import BadRequest, ModelStore
 
 SKLEARN = interface.constant(CODE, "FRAMEWORK") == "scikit-learn"
-only_sklearn = pytest.mark.skipif(not SKLEARN, reason="about scikit-learn's skops and joblib files")
+only_sklearn = pytest.mark.applies(SKLEARN, "about scikit-learn's skops and joblib files")
 # A model.py that opted in to joblib holds what skops cannot save: no untrusted type is reached at load.
 skops_saves_it = pytest.mark.skipif(getattr(CODE, "MODEL_FORMAT", "skops") != "skops", reason="saved with joblib")
 
