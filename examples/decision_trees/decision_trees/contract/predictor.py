@@ -184,8 +184,10 @@ def call(what: str, function, *args):
         raise RequestError(f"{what}: {exc}") from None
 
 
-def context_for(model: model_artifact.Model, target_model: str | None) -> interface.Context:
-    attributes = custom_attributes(request.headers.get(CUSTOM_ATTRIBUTES, ""))
+PREDICTING = "cannot predict for these features"
+
+
+def context_for(model: model_artifact.Model, target_model: str | None, attributes: dict[str, str]) -> interface.Context:
     meta = model.meta
     return interface.Context(
         framework=meta.get("framework", ""),
@@ -198,8 +200,8 @@ def context_for(model: model_artifact.Model, target_model: str | None) -> interf
         target_model=target_model,
         asked_probabilities=wants_probabilities(attributes),
         estimator=model.estimator,
-        _predict=lambda features: call("cannot predict for these features", model.predict, features),
-        _probabilities=lambda features: call("cannot predict for these features", model.predict_proba, features),
+        _predict=lambda features: call(PREDICTING, model.predict, features),
+        _probabilities=lambda features: call(PREDICTING, model.predict_proba, features),
     )
 
 
@@ -235,9 +237,9 @@ def respond(model: model_artifact.Model, content_types: list[str], accept_order:
     code = model.code
     content_type, accept = negotiate(code, content_types, accept_order)
     body = request.get_data()
-    if not model.hooked:  # no hook to hand a context to: the plain path, as lean as it was before hooks had one
-        return plain(model, body, content_type, accept)
-    context = context_for(model, target_model)
+    attributes = custom_attributes(request.headers.get(CUSTOM_ATTRIBUTES, ""))
+    # A context only for model.py's hooks: a model.py without them pays nothing for it per request.
+    context = context_for(model, target_model, attributes) if model.hooked else None
     if hasattr(code, "transform") or content_type in interface.constant(code, "INPUT_TYPES"):
         if not body.strip():
             raise RequestError("the request body is empty; send at least one row")
@@ -248,14 +250,16 @@ def respond(model: model_artifact.Model, content_types: list[str], accept_order:
         features = call(f"cannot read this {content_type} body", code.input_fn, body, content_type, context)
     else:
         features = decoded(model, body, content_type)
-    context._rows["features"] = features
-    if context.asked_probabilities and not model.has_probabilities:
+    if context is not None:
+        context._rows["features"] = features
+    asked = wants_probabilities(attributes)
+    if asked and not model.has_probabilities:
         raise RequestError(model.no_probabilities())
-    predictions = context.predict(features)
+    predictions = call(PREDICTING, model.predict, features)
     if accept in interface.constant(code, "OUTPUT_TYPES"):
         answer = call(f"cannot answer in {accept}", code.output_fn, predictions, accept, context)
     else:
-        probabilities = context.probabilities() if context.asked_probabilities else None
+        probabilities = call(PREDICTING, model.predict_proba, features) if asked else None
         answer = payloads.encode(accept, predictions, probabilities, model.classes)
     return Response(answer, status=200, mimetype=accept)
 
@@ -272,18 +276,6 @@ def decoded(model: model_artifact.Model, body: bytes, content_type: str):
     if features.shape[1] != model.n_features:
         raise RequestError(f"each row needs {model.n_features} features, this request has {features.shape[1]}")
     return features
-
-
-def plain(model: model_artifact.Model, body: bytes, content_type: str, accept: str) -> Response:
-    """A request to a model.py without hooks: decode, predict, encode."""
-    features = decoded(model, body, content_type)
-    asked = wants_probabilities(custom_attributes(request.headers.get(CUSTOM_ATTRIBUTES, "")))
-    if asked and not model.has_probabilities:
-        raise RequestError(model.no_probabilities())
-    what = "cannot predict for these features"
-    predictions = call(what, model.predict, features)
-    probabilities = call(what, model.predict_proba, features) if asked else None
-    return Response(payloads.encode(accept, predictions, probabilities, model.classes), status=200, mimetype=accept)
 
 
 def custom_attributes(header: str) -> dict[str, str]:
