@@ -64,10 +64,7 @@ def decode(
     ):
         rows = fast  # plain decimals (what batch transform mostly sends), read vectorised
     else:
-        try:
-            text = body.decode(charset or "utf-8")
-        except (UnicodeDecodeError, LookupError) as exc:
-            raise PayloadError(f"the body is not valid {charset or 'utf-8'} text: {exc}") from None
+        text = body_text(body, charset)
         if content_type == CSV:
             rows = _csv(text)
         elif content_type == JSON:
@@ -84,6 +81,14 @@ def decode(
             "features must be finite (NaN or nan marks a missing value)"
         )
     return rows
+
+
+def body_text(body: bytes, charset: str | None) -> str:
+    """The body as text in its charset (UTF-8 unless the Content-Type says); 400 if it is not."""
+    try:
+        return body.decode(charset or "utf-8")
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise PayloadError(f"the body is not valid {charset or 'utf-8'} text: {exc}") from None
 
 
 def fill_empty_cells(text: str) -> str:
@@ -107,10 +112,7 @@ def _text_rows(body: bytes, content_type: str, charset: str | None, names: tuple
     if content_type == NPY:
         array = _npy(body, kinds="U", what="text")
         return array.astype(object)
-    try:
-        text = body.decode(charset or "utf-8")
-    except (UnicodeDecodeError, LookupError) as exc:
-        raise PayloadError(f"the body is not valid {charset or 'utf-8'} text: {exc}") from None
+    text = body_text(body, charset)
     if content_type == CSV:
         try:
             rows = [row for row in csv.reader(io.StringIO(text), strict=True) if row]

@@ -145,10 +145,7 @@ def decode(body: bytes, content_type: str, charset: str | None, columns: list[di
             raise payloads.PayloadError(f"each row needs {len(names)} features, this request has {array.shape[1]}")
         rows = array.tolist()
     else:
-        try:
-            text_body = body.decode(charset or "utf-8")
-        except (UnicodeDecodeError, LookupError) as exc:
-            raise payloads.PayloadError(f"the body is not valid {charset or 'utf-8'} text: {exc}") from None
+        text_body = payloads.body_text(body, charset)
         if content_type == payloads.CSV:
             rows = _csv_rows(text_body, names)
         else:
