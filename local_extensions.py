@@ -5,22 +5,22 @@ The README's hyperparameter table is rendered from the same hyperparameters.json
 documentation starts, and stays, in step with what the program accepts.
 """
 
-import importlib.util
+import importlib
 import json
+import sys
 from pathlib import Path
 
 from cookiecutter.utils import simple_filter
 
 HERE = Path(__file__).resolve().parent
 FRAMEWORKS = HERE / "templates" / "frameworks"
-PROGRAM = HERE / "{{cookiecutter.algorithm_name}}" / "{{cookiecutter.algorithm_name}}"
+PROJECT = HERE / "{{cookiecutter.algorithm_name}}"  # the template's project: its contract/ package
 
 
 def _hyperparameters_module():
-    spec = importlib.util.spec_from_file_location("rendered_hyperparameters", PROGRAM / "contract" / "hyperparameters.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    if str(PROJECT) not in sys.path:
+        sys.path.insert(0, str(PROJECT))
+    return importlib.import_module("contract.hyperparameters")
 
 
 @simple_filter

@@ -155,7 +155,7 @@ def our_model(program: Path, model_dir: Path):
     """(estimator, classes): the estimator in our model.skops, checked to predict what our server's
     model (the rendered program's contract, loading model.py) predicts."""
     estimator, classes = our_estimator.load(model_dir)
-    sys.path.insert(0, str(program))
+    sys.path[:0] = [str(program), str(program.parent)]  # model.py, then the project's contract/
     from contract import interface, model_artifact
 
     ours = model_artifact.load(interface.load_model_code(), model_dir)
@@ -222,7 +222,6 @@ def host_env(extra: dict[str, str], venv: Path | None = None) -> dict[str, str]:
 
 def servers(bm, peers, project: Path, opt_ml: Path, baseline_dir: Path, mlflow_dir: Path) -> dict:
     """id -> (server, workload builder key, how it runs)."""
-    program = project / project.name
     model_dir = opt_ml / "model"
     for name in ("ours-host.log", "bentoml.log", "mlflow.log"):
         (OUT / name).unlink(missing_ok=True)
@@ -232,7 +231,7 @@ def servers(bm, peers, project: Path, opt_ml: Path, baseline_dir: Path, mlflow_d
         "baseline_container": bm.ContainerServer(BASELINE_IMAGE, baseline_dir, name="baseline (container)"),
         "ours_host": peers.ProcessServer(
             "ours (host)",
-            [sys.executable, str(program / "serve")],
+            [sys.executable, str(project / "contract" / "serve")],
             ours_port,
             env=host_env({"OPT_ML": str(opt_ml), "SAGEMAKER_BIND_TO_PORT": str(ours_port)}),
             log=OUT / "ours-host.log",

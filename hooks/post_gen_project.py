@@ -17,18 +17,18 @@ FRAMEWORK_FILES = {
 }
 
 
-def prune(project: Path, program: str, framework: str) -> list[str]:
+def prune(project: Path, framework: str) -> list[str]:
     removed = []
     for path, frameworks in FRAMEWORK_FILES.items():
         if framework not in frameworks:
-            (project / program / path).unlink()
+            (project / path).unlink()
             removed.append(path)
     return removed
 
 
 if __name__ == "__main__":
     ANSWERS = json.loads(
-        r"""{{ {"algorithm_name": cookiecutter.algorithm_name, "framework": cookiecutter.framework} | tojson }}"""
+        r"""{{ {"framework": cookiecutter.framework} | tojson }}"""
     )
-    prune(Path.cwd(), ANSWERS["algorithm_name"], ANSWERS["framework"])
+    prune(Path.cwd(), ANSWERS["framework"])
     sys.exit(0)

@@ -14,11 +14,11 @@ export OPT_ML="$out/opt_ml" PATH="$root/.venv/bin:/usr/sbin:$PATH"
 cp -r "$project/local_test/test_dir" "$OPT_ML"
 
 echo "== train (the container's /opt/ml is $OPT_ML)"
-"$project/decision_trees/train"
+"$project/contract/train"
 
 port="${PORT:-8080}"
 echo "== serve on port $port"
-SAGEMAKER_BIND_TO_PORT="$port" "$project/decision_trees/serve" &
+SAGEMAKER_BIND_TO_PORT="$port" "$project/contract/serve" &
 server=$!
 trap 'kill -TERM "$server" 2>/dev/null; wait "$server" 2>/dev/null || true' EXIT
 for _ in $(seq 1 300); do

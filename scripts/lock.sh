@@ -15,6 +15,6 @@ for framework_dir in "$root"/templates/frameworks/*/; do
     "$cookiecutter" --no-input -f -o "$scratch/$framework" "$root" framework="$framework"
     project="$(echo "$scratch/$framework"/*)"
     make -C "$project" --no-print-directory lock UV="$uv"
-    cp "$project/requirements.lock" "$framework_dir/requirements.lock"
+    cp "$project/$(basename "$project")/requirements.lock" "$framework_dir/requirements.lock"
     echo "lock: templates/frameworks/$framework/requirements.lock"
 done

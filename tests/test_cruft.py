@@ -15,7 +15,7 @@ from test_golden import TEMPLATE_PATHS
 from test_worked_examples import apply, changes, git, summary
 
 PROGRAM = "decision_trees"
-CONTRACT_FILE = f"{PROGRAM}/contract/nginx.conf"
+CONTRACT_FILE = "contract/nginx.conf"
 OLD_404 = "not found: this server answers /ping, /invocations, /execution-parameters and /models"
 NEW_404 = "not found: this server answers only /ping, /invocations, /execution-parameters and /models"
 README_LINE = "## Template updates\n"
@@ -60,19 +60,19 @@ def test_cruft_create_then_update_brings_the_contract_change_and_keeps_the_users
     for step in changes((project / "README.md").read_text())["random-forest"]:
         apply(project, PROGRAM, step)
     assert make(project, "readme").returncode == 0
-    with open(project / "requirements.txt", "a") as requirements:  # the user's pins: their file, byte for byte
+    with open(project / PROGRAM / "requirements.txt", "a") as requirements:  # the user's pins: their file, byte for byte
         requirements.write("# my model's libraries end here\n")
     git(project, "commit", "-qam", "my model")
     mine = {
         path: (project / path).read_bytes()
-        for path in (f"{PROGRAM}/model.py", f"{PROGRAM}/hyperparameters.json", "requirements.txt", "requirements.lock")
+        for path in (f"{PROGRAM}/{name}" for name in ("model.py", "hyperparameters.json", "requirements.txt", "requirements.lock"))
     }
     my_table = [line for line in (project / "README.md").read_text().splitlines() if "n_estimators" in line]
     assert my_table, "make readme put the new hyperparameter in the README's table"
     assert make(project, "update-check").returncode == 0  # nothing new yet
 
     # The template moves on: a contract change (the 404 body) and a README line.
-    conf = template / "{{cookiecutter.algorithm_name}}" / "{{cookiecutter.algorithm_name}}" / "contract" / "nginx.conf"
+    conf = template / "{{cookiecutter.algorithm_name}}" / "contract" / "nginx.conf"
     assert OLD_404 in conf.read_text(), "the upstream change below edits a line nginx.conf no longer has"
     conf.write_text(conf.read_text().replace(OLD_404, NEW_404))
     readme = template / "{{cookiecutter.algorithm_name}}" / "README.md"

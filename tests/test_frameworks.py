@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from conftest import FRAMEWORKS, TEMPLATE
 
-PROGRAM = TEMPLATE / "{{cookiecutter.algorithm_name}}" / "{{cookiecutter.algorithm_name}}"
+PROJECT = TEMPLATE / "{{cookiecutter.algorithm_name}}"  # its contract/ package
 
 
 def framework_module(name):
-    sys.path.insert(0, str(PROGRAM))  # for `from contract import ...`
+    sys.path.insert(0, str(PROJECT))  # for `from contract import ...`
     try:
         spec = importlib.util.spec_from_file_location(f"framework_{name}", TEMPLATE / "templates" / "frameworks"
                                                       / name / "model.py")
@@ -21,7 +21,7 @@ def framework_module(name):
 
         return interface.check(module), interface
     finally:
-        sys.path.remove(str(PROGRAM))
+        sys.path.remove(str(PROJECT))
 
 
 def defaults(name):

@@ -49,13 +49,13 @@ def test_shellcheck_and_hadolint(rendered, answers):
 @pytest.mark.parametrize("env", [{}, {"SAGEMAKER_BIND_TO_PORT": "9090", "SAGEMAKER_MODEL_SERVER_TIMEOUT": "3600"}])
 def test_nginx_accepts_the_generated_config(rendered, tmp_path, env):
     """The config exactly as `serve` writes it (serving.nginx_config), checked by nginx itself."""
-    program = rendered() / DEFAULTS["algorithm_name"]
+    project = rendered()
     conf = tmp_path / "nginx.conf"
     code = (
         "import sys, pathlib; from contract import serving; d = pathlib.Path(sys.argv[1]);"
         "pathlib.Path(sys.argv[2]).write_text(serving.nginx_config(d, d / 'gunicorn.sock'))"
     )
-    result = run(["python", "-c", code, str(tmp_path), str(conf)], cwd=program, env=dict(tool_env(), **env))
+    result = run(["python", "-c", code, str(tmp_path), str(conf)], cwd=project, env=dict(tool_env(), **env))
     assert result.returncode == 0, result.stderr
     assert f"listen 127.0.0.1:{env.get('SAGEMAKER_BIND_TO_PORT', '8080')} " in conf.read_text()
     check = run(["nginx", "-t", "-e", "stderr", "-p", str(tmp_path), "-c", str(conf)])

@@ -70,7 +70,7 @@ def test_make_venv_refuses_an_old_python_in_one_sentence_and_leaves_nothing(tmp_
 
 def test_a_failed_make_venv_leaves_no_half_made_venv(tmp_path):
     project = render(tmp_path)
-    with open(project / "requirements.txt", "a") as requirements:
+    with open(project / project.name / "requirements.txt", "a") as requirements:
         requirements.write("numpy==0.0.0\n")  # no such numpy: make lock fails
     result = make(project, "venv", f"PYTHON={python(REQUIRED, exact=False)}")
     assert result.returncode != 0

@@ -12,8 +12,8 @@ import pytest
 import yaml
 from conftest import DEFAULTS, FRAMEWORKS, ROOT, render, run, tool_env
 
-# The program folder: the user's files, the entry points, and the contract package.
-PROGRAM_FILES = [
+# The contract package: the entry points and the modules of SageMaker's contract (the template's).
+CONTRACT_FILES = [
     "contract/__init__.py",
     "contract/checkpoints.py",
     "contract/cluster.py",
@@ -29,21 +29,21 @@ PROGRAM_FILES = [
     "contract/paths.py",
     "contract/payloads.py",
     "contract/predictor.py",
+    "contract/serve",
     "contract/serving.py",
     "contract/tables.py",
+    "contract/train",
     "contract/training.py",
-    "hyperparameters.json",
-    "model.py",
-    "serve",
-    "train",
-    "wsgi.py",
+    "contract/wsgi.py",
 ]
 # Contract files rendered only for some frameworks (hooks/post_gen_project.py keeps them).
-FRAMEWORK_PROGRAM_FILES = {
+FRAMEWORK_CONTRACT_FILES = {
     "scikit-learn": ["contract/sklearn_files.py"],
     "xgboost": ["contract/boosting.py", "contract/xgboost_collective.py"],
     "lightgbm": ["contract/boosting.py", "contract/lightgbm_network.py"],
 }
+# The program folder: the user's files, nothing else.
+PROGRAM_FILES = ["hyperparameters.json", "model.py", "requirements.lock", "requirements.txt"]
 PROJECT_FILES = [
     ".dockerignore",
     ".gitattributes",
@@ -81,8 +81,6 @@ PROJECT_FILES = [
     "requirements-dev.txt",
     "requirements-serving.txt",
     "requirements-tools.txt",
-    "requirements.lock",
-    "requirements.txt",
     "sagemaker_lifecycle.py",
     "tests/aws_fakes.py",
     "tests/conftest.py",
@@ -105,6 +103,7 @@ PROJECT_FILES = [
     "tests/test_model.py",
     "tests/test_model_files.py",
     "tests/test_multimodel.py",
+    "tests/test_ownership.py",
     "tests/test_payloads.py",
     "tests/test_requirements.py",
     "tests/requirements-sdk-v2.txt",
@@ -120,6 +119,8 @@ PROJECT_FILES = [
 ]
 EXECUTABLE = {
     "build_and_push.sh",
+    "contract/serve",
+    "contract/train",
     "local_test/invoke.py",
     "local_test/predict.sh",
     "local_test/serve_local.sh",
@@ -134,8 +135,8 @@ def manifest(project):
 
 
 def expected_manifest(name, framework=DEFAULTS["framework"][0]):
-    program = PROGRAM_FILES + FRAMEWORK_PROGRAM_FILES[framework]
-    return sorted(PROJECT_FILES + [f"{name}/{f}" for f in program])
+    contract = CONTRACT_FILES + FRAMEWORK_CONTRACT_FILES[framework]
+    return sorted(PROJECT_FILES + contract + [f"{name}/{f}" for f in PROGRAM_FILES])
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
@@ -144,10 +145,9 @@ def test_exact_manifest_and_modes(rendered, framework):
     name = DEFAULTS["algorithm_name"]
     assert project.name == name
     assert manifest(project) == expected_manifest(name, framework)
-    executable = EXECUTABLE | {f"{name}/train", f"{name}/serve"}
     for path in manifest(project):
         mode = (project / path).stat().st_mode
-        assert bool(mode & stat.S_IXUSR) == (path in executable), path
+        assert bool(mode & stat.S_IXUSR) == (path in EXECUTABLE), path
 
 
 @pytest.mark.parametrize(
@@ -172,11 +172,11 @@ def test_each_answer_reaches_the_files_it_belongs_in(rendered, answers):
     if "framework" in answers:
         meta = text[f"{name}/model.py"]
         assert f'FRAMEWORK = "{answers["framework"]}"' in meta
-        assert answers["framework"].replace("xgboost", "xgboost-cpu") in text["requirements.txt"]
-        assert answers["framework"].replace("xgboost", "xgboost-cpu") + "==" in text["requirements.lock"]
+        assert answers["framework"].replace("xgboost", "xgboost-cpu") in text[f"{name}/requirements.txt"]
+        assert answers["framework"].replace("xgboost", "xgboost-cpu") + "==" in text[f"{name}/requirements.lock"]
     if "algorithm_name" in answers:
         assert f"IMAGE ?= {name}" in text["Makefile"]
-        assert f"COPY {name} /opt/program" in text["Dockerfile"]
+        assert f"COPY {name} /opt/program/{name}" in text["Dockerfile"]
         assert f'image="${{1:-{name}}}"' in text["local_test/train_local.sh"]
     if "aws_region" in answers:
         assert answers["aws_region"] in text["build_and_push.sh"]
@@ -233,10 +233,10 @@ def test_plain_cookiecutter_on_the_repository_works_from_the_command_line(tmp_pa
 def test_train_and_serve_have_lf_shebangs(rendered):
     project = rendered()
     for script in ("train", "serve"):
-        raw = (project / DEFAULTS["algorithm_name"] / script).read_bytes()
+        raw = (project / "contract" / script).read_bytes()
         assert raw.startswith(b"#!/usr/bin/env python3\n")
         assert b"\r" not in raw
-    assert os.access(project / DEFAULTS["algorithm_name"] / "train", os.X_OK)
+    assert os.access(project / "contract" / "train", os.X_OK)
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)

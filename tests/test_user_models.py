@@ -221,7 +221,7 @@ def target_encoder(project: Path, program: str) -> None:
     model = project / program / "model.py"
     edit_function(model, "build", TARGET_ENCODER)
     edit_function(model, "FEATURE_TYPE", 'FEATURE_TYPE = "text"\n')
-    with (project / "requirements.txt").open("a") as requirements:
+    with (project / program / "requirements.txt").open("a") as requirements:
         requirements.write("# category_encoders: the TargetEncoder (it needs pandas)\ncategory_encoders==2.11.2\n"
                            "# pandas' python-dateutil: below 3, as awscli (make venv's deploy tools) needs it\n"
                            "python-dateutil<3\n")
@@ -235,7 +235,7 @@ def target_encoder(project: Path, program: str) -> None:
     assert made.returncode == 0, made.stdout[-3000:] + made.stderr[-3000:]
     opt_ml = project.parent / "skops-opt-ml"
     shutil.copytree(project / "local_test" / "test_dir", opt_ml)
-    refused = run([str(project / ".venv" / "bin" / "python"), str(project / program / "train")], cwd=project,
+    refused = run([str(project / ".venv" / "bin" / "python"), str(project / "contract" / "train")], cwd=project,
                   env={**tool_env(), "OPT_ML": str(opt_ml)})  # fmt: skip
     reason = (opt_ml / "output" / "failure").read_text()
     assert refused.returncode == 1 and "skops cannot save steps[0][1].mapping" in reason, refused.stderr[-3000:]

@@ -13,7 +13,9 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,11 +25,13 @@ from test_generated_projects import HALVES, half_group, make_test_container
 CHANGE = re.compile(r"<!-- change (?P<name>[\w-]+): (?P<file>\S+) "
                     r"(?P<action>function \w+|value \w+|imports|append|add|replace|delete) -->\n"
                     r"(?:```\w*\n(?P<code>.*?)```)?", re.S)
-# What the README tells a user they own (README.md: its hyperparameter table, via `make readme`).
-USER_FILES = re.compile(
-    r"^(?:[\w-]+/model\.py|[\w-]+/hyperparameters\.json|requirements\.txt|requirements\.lock|README\.md"
-    r"|local_test/.*|tests/test_model\.py)$"
-)
+
+
+def users_files(project: Path) -> Callable[[str], bool]:
+    """Whether a path is the user's: under a path of the render's ownership list (pyproject.toml's
+    [tool.cruft] skip), or README.md (its hyperparameter table, via `make readme`)."""
+    owned = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["cruft"]["skip"]
+    return lambda path: path == "README.md" or any(path == p or path.startswith(p + "/") for p in owned)
 
 
 def changes(readme: str) -> dict[str, list[re.Match]]:
@@ -38,7 +42,7 @@ def changes(readme: str) -> dict[str, list[re.Match]]:
 
 
 def apply(project: Path, program: str, step: re.Match) -> None:
-    in_program = not step["file"].startswith(("local_test/", "tests/", "requirements."))
+    in_program = not step["file"].startswith(("local_test/", "tests/"))
     path = project / (f"{program}/{step['file']}" if in_program else step["file"])
     action, code = step["action"], step["code"]
     assert (code is None) == (action == "delete"), f"{step[0]}: a code block goes with every action but delete"
@@ -125,8 +129,7 @@ TIER = {"text-classifier": "test-all", "churn": "test-all"}
 @pytest.mark.parametrize("framework, change", WORKED)
 def test_a_worked_change_passes_the_projects_own_tests(tmp_path, framework, change):
     project, touched, diff = changed_project(tmp_path, framework, change)
-    program = project.name
-    assert touched and all(USER_FILES.match(path) for path in touched), touched
+    assert touched and all(map(users_files(project), touched)), touched
     if framework == "scikit-learn" or change == "churn":
         tier = TIER.get(change, "test") if framework == "scikit-learn" else "test"
         result = run(["make", tier, f"PYTHON={sys.executable}"], cwd=project)
@@ -142,7 +145,7 @@ def test_a_worked_change_passes_the_projects_own_tests(tmp_path, framework, chan
         opt_ml = tmp_path / "opt_ml"
         shutil.copytree(project / "local_test" / "test_dir", opt_ml)
         env = {**tool_env(), "OPT_ML": str(opt_ml)}
-        trained = subprocess.run([str(project / program / "train")], env=env, capture_output=True, text=True)
+        trained = subprocess.run([str(project / "contract" / "train")], env=env, capture_output=True, text=True)
         assert trained.returncode == 0, trained.stderr
         with zipfile.ZipFile(opt_ml / "model" / "model.skops") as archive:
             assert EXPECTED_ESTIMATOR[change] in archive.read("schema.json").decode()
@@ -191,7 +194,7 @@ def test_a_users_own_regression_data_passes_the_generated_tests_unedited(tmp_pat
     (project / "local_test" / "payload.csv").write_text("\n".join(",".join(map(str, r)) for r in X[:10]) + "\n")
     (project / "local_test" / "test_dir" / "input" / "config" / "hyperparameters.json").write_text("{}\n")
     touched = git(project, "status", "--porcelain", "-uall").split("\n")
-    assert all(USER_FILES.match(line[3:]) for line in touched if line), touched
+    assert all(users_files(project)(line[3:]) for line in touched if line), touched
     result = run(["make", "test-all", f"PYTHON={sys.executable}"], cwd=project)
     REPORT.append(f"own 8-feature regression data: make test-all: {summary(result.stdout)}")
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]

@@ -5,6 +5,8 @@ resourceconfig.json. A framework that trains one model across hosts (XGBoost, Li
 provides `join(cluster)`, a context in which the hosts talk to each other; the shared code
 then agrees on the classes through `union` and gives each host its share of the data. Every
 other framework trains on one host and this module is a formality.
+
+Part of the contract: not meant to be edited (your code goes in model.py).
 """
 
 import atexit

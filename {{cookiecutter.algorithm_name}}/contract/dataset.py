@@ -14,6 +14,8 @@ column's kind here, so a word in a number column fails the job naming file, row 
 SageMaker copies a channel's S3 objects into /opt/ml/input/data/<channel>/ (File mode)
 or mounts them read-only (FastFile). Files that are not CSV (a manifest, _SUCCESS,
 dot-files) are ignored, so a channel can point at a whole S3 prefix.
+
+Part of the contract: not meant to be edited (your code goes in model.py).
 """
 
 import csv

@@ -12,6 +12,8 @@ also words the errors. Below MIN_BYTES the general reader is the faster one.
 How: each cell is read as the 8-byte words that end where it ends, bytes before the cell
 masked off, and the digits of each word are combined with three multiplications
 (SIMD-within-a-register), the point read as a 0 digit and taken out afterwards.
+
+Part of the contract: not meant to be edited (your code goes in model.py).
 """
 
 import numpy as np

@@ -8,7 +8,9 @@ by nginx, gunicorn and Flask alike:
 - MAX_BODY_MB: the largest request body (nginx's client_max_body_size, Flask's MAX_CONTENT_LENGTH).
 The lifecycle puts both in the model's Environment, so the endpoint and the container agree.
 
-Only the standard library here: the deploy side (Python 3.10, no numpy) loads this file by path.
+Only the standard library here: the deploy side (Python 3.10, no numpy) imports this file too.
+
+Part of the contract: not meant to be edited (your code goes in model.py).
 """
 
 from dataclasses import dataclass

@@ -3,6 +3,8 @@
 The schema (hyperparameters.json beside model.py, yours to edit) declares each name with its type,
 default, allowed range and meaning. The same file renders the table in the README, so
 the documentation cannot drift from what `train` accepts.
+
+Part of the contract: not meant to be edited (your code goes in model.py).
 """
 
 import difflib
@@ -12,7 +14,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-SCHEMA_FILE = Path(__file__).parents[1] / "hyperparameters.json"  # beside model.py: yours to edit
+from contract.paths import PROGRAM
+
+SCHEMA_FILE = PROGRAM / "hyperparameters.json"  # beside model.py: yours to edit
 TYPES = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}
 TRUE, FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
 NULLS = {"none", "null", ""}
@@ -297,7 +301,7 @@ def with_readme_table(readme: str, schema: dict[str, dict[str, Any]]) -> str:
     return readme[:start] + "\n" + readme_table(schema) + "\n" + readme[end:]
 
 
-if __name__ == "__main__":  # make readme: python contract/hyperparameters.py README.md
+if __name__ == "__main__":  # make readme: python -m contract.hyperparameters README.md
     import sys
 
     readme_path = Path(sys.argv[1])

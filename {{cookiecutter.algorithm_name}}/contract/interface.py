@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-MODULE = "model"  # model.py beside train and serve
+MODULE = "model"  # model.py in your folder (paths.PROGRAM, on sys.path)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@
 SageMaker scans the job's stdout/stderr with one regex per metric; the first capture
 group must be a number. `definitions()` is the single source for those regexes: the
 lifecycle script ships them, and the tests run them over a real training log.
+
+Part of the contract: not meant to be edited (your code goes in model.py).
 """
 
 import math

@@ -1,13 +1,32 @@
-"""Where SageMaker puts things in the container: the /opt/ml contract, in one place.
+"""Where things are: the project's two folders, and the /opt/ml contract, each named in one place.
+
+The image mirrors the project: /opt/program/contract (this package, with `train` and `serve`)
+and /opt/program/<your folder> (model.py and the files beside it). The entry points put both
+on sys.path (`put_on_sys_path`), so `import model` and `from contract import ...` work the same
+on a host and in the image, without PYTHONPATH.
 
 SageMaker mounts everything under /opt/ml. OPT_ML moves that root so `train` and `serve`
 also run on a host without Docker (the project's tests and the demo use it); SageMaker
 never sets it.
+
+Part of the contract: not meant to be edited (your code goes in model.py).
 """
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]  # /opt/program in the image
+PROGRAM = PROJECT / "{{ cookiecutter.algorithm_name }}"  # your folder: model.py, hyperparameters.json, requirements
+
+
+def put_on_sys_path() -> None:
+    """Your folder first (model.py and the modules it imports), then the project (this package)."""
+    for folder in (PROJECT, PROGRAM):
+        if str(folder) in sys.path:
+            sys.path.remove(str(folder))
+        sys.path.insert(0, str(folder))
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ JSON rows are lists of numbers, or objects keyed by the feature names of the tra
 data's header. A model of text features (FEATURE_TYPE = "text") gets the cells as str
 instead (dtype object): CSV as Python's csv module reads it, JSON strings, .npy of unicode.
 Responses hold one prediction (a value, or a row of k) per input row, in input order.
+
+Part of the contract: not meant to be edited (your code goes in model.py).
 """
 
 import csv

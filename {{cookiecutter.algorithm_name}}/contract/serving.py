@@ -3,6 +3,8 @@
 SageMaker sets SAGEMAKER_BIND_TO_PORT only for pipelines and multi-container endpoints;
 everywhere else the port is 8080. Worker count and timeout take SageMaker's toolkit
 names (SAGEMAKER_MODEL_SERVER_*) and, for users of AWS's sample, MODEL_SERVER_*.
+
+Part of the contract: not meant to be edited (your code goes in model.py).
 """
 
 import ipaddress

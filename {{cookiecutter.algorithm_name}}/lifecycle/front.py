@@ -12,7 +12,7 @@ the same ClientError it would see on AWS:
 
     python -m lifecycle.front --upstream http://127.0.0.1:8080 --port 8000 --mode realtime
 
-The limits are contract/hosting.py's (MODES[mode]), loaded by path: this file has no numbers
+The limits are contract/hosting.py's (MODES[mode]): this file has no numbers
 of its own but the API's validation ranges. Standard library and boto3 only; Python 3.10+.
 
 Error messages, and where their wording comes from (the requests are refused as the API

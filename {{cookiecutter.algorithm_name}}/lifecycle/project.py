@@ -4,9 +4,10 @@ regexes, its table of hosting modes, its hyperparameter schema and the sample hy
 
 import ast
 import functools
-import importlib.util
+import importlib
 import json
 import re
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -44,11 +45,10 @@ def step(message: str) -> None:
 
 
 def _load_program_module(name: str):
-    """A module of the program's contract package, loaded by path (without the program on sys.path)."""
-    spec = importlib.util.spec_from_file_location(f"program_{name}", PROGRAM / "contract" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """A module of the project's contract package (not model.py, nor the framework it imports)."""
+    if str(PROJECT) not in sys.path:
+        sys.path.insert(0, str(PROJECT))
+    return importlib.import_module(f"contract.{name}")
 
 
 def iteration_metrics() -> tuple[str, ...]:

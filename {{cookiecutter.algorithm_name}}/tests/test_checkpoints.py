@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import (
+    CONTRACT,
     FIGURES,
-    PROGRAM,
     TEST_DIR,
     classification_data,
     docker,
@@ -103,7 +103,7 @@ def test_a_job_stopped_by_sigterm_goes_on_in_a_new_job_to_the_same_model(uninter
     whole, kept = uninterrupted
     opt_ml = new_job(tmp_path / "opt_ml")
     target = 20 if when == "early" else kept + 2
-    code, log, last = stop_at([str(PROGRAM / "train")], program_env(opt_ml), target, sigterm)
+    code, log, last = stop_at([str(CONTRACT / "train")], program_env(opt_ml), target, sigterm)
     assert code == 143, log
     assert "SIGTERM: saving a checkpoint at the end of this round" in log
     saved = int(re.search(r"checkpoint-(\d+)\.json", manifests(opt_ml)[-1]).group(1))
@@ -145,7 +145,7 @@ def test_truncated_foreign_and_unknown_files_are_skipped_with_a_line_each(uninte
     tool: each is named in the log and skipped; the job resumes from the newest whole one."""
     whole, _ = uninterrupted
     opt_ml = new_job(tmp_path / "opt_ml")
-    code, log, _ = stop_at([str(PROGRAM / "train")], program_env(opt_ml, CHECKPOINT_ROUNDS="5"), 12, sigterm)
+    code, log, _ = stop_at([str(CONTRACT / "train")], program_env(opt_ml, CHECKPOINT_ROUNDS="5"), 12, sigterm)
     assert code == 143, log
     older, newest = manifests(opt_ml)
     folder = opt_ml / "checkpoints"

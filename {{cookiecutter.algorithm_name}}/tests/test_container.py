@@ -60,7 +60,7 @@ PREDICT = """
 import json, sys
 from pathlib import Path
 import numpy as np
-sys.path.insert(0, "/opt/program")
+sys.path[:0] = ["/opt/program/{{ cookiecutter.algorithm_name }}", "/opt/program"]  # as train and serve do
 from contract import interface, model_artifact, payloads
 model = model_artifact.load(interface.load_model_code(), Path("/opt/ml/model"))
 body = Path("/tmp/rows.csv").read_bytes()
@@ -302,7 +302,7 @@ def test_train_and_serve_are_on_the_path(image_id):
     result = docker("run", "--rm", "--name", name, "--entrypoint", "which", image_id, "train", "serve")
     paths = result.stdout.split()
     assert [Path(p).name for p in paths] == ["train", "serve"]
-    assert all(p.startswith("/opt/program/") for p in paths), paths
+    assert all(p.startswith("/opt/program/contract/") for p in paths), paths
 
 
 @pytest.mark.parametrize("program", ["train", "serve"])

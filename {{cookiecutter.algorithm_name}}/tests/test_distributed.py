@@ -157,7 +157,7 @@ TWO_HOSTS = ("localhost", "worker")
 # What a host process runs: join (its ports patched in), then the test's body.
 HOST_PROGRAM = """
 import json, os, sys
-sys.path[:0] = [os.environ["PROGRAM"], os.environ["TESTS"]]
+sys.path[:0] = [os.environ["PROGRAM"], os.environ["PROJECT"], os.environ["TESTS"]]
 from contract import lightgbm_network as net
 from contract.cluster import Cluster
 from contract.paths import Paths
@@ -215,7 +215,8 @@ def start_hosts(tmp_path, body: str, hosts=TWO_HOSTS, timeout: int = 20, **env) 
         opt_ml = host_opt_ml(tmp_path, host)
         resources = {"current_host": names[rank], "hosts": names}
         (opt_ml / "input" / "config" / "resourceconfig.json").write_text(json.dumps(resources))
-        settings = dict(PROGRAM=PROGRAM, TESTS=PROJECT / "tests", EXCHANGE_PORT=exchange, LISTEN_PORT=free_port())
+        settings = dict(PROGRAM=PROGRAM, PROJECT=PROJECT, TESTS=PROJECT / "tests", EXCHANGE_PORT=exchange,
+                        LISTEN_PORT=free_port())
         processes.append(subprocess.Popen(
             [sys.executable, "-c", HOST_PROGRAM + body],
             env=program_env(opt_ml, PEER_TIMEOUT_SECONDS=timeout, OMP_NUM_THREADS=1, **settings, **env),

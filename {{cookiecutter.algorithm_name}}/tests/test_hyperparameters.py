@@ -1,11 +1,10 @@
 """SageMaker's string hyperparameters, typed by the schema in hyperparameters.json."""
 
 import json
-import shutil
 import subprocess
 
 import pytest
-from conftest import CODE, PROGRAM, PROJECT, program_env
+from conftest import CODE, PROJECT, entry, program_copy, program_env
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
@@ -225,8 +224,7 @@ passes_one_on = pytest.mark.applies(PASSED_ON is not None, reason="model.py pass
 
 def changed_program(tmp_path, model_addition: str = "", schema_addition: dict | None = None):
     """A copy of the program folder, with lines added to model.py and names to hyperparameters.json."""
-    program = tmp_path / "program"
-    shutil.copytree(PROGRAM, program, ignore=shutil.ignore_patterns("__pycache__"))
+    program = program_copy(tmp_path)
     (program / "model.py").write_text((program / "model.py").read_text() + model_addition)
     schema = {**hp.load_schema(program / "hyperparameters.json"), **(schema_addition or {})}
     (program / "hyperparameters.json").write_text(json.dumps(schema, indent=2))
@@ -235,7 +233,7 @@ def changed_program(tmp_path, model_addition: str = "", schema_addition: dict | 
 
 def train_with(program, opt_ml, hyperparameters: dict) -> subprocess.CompletedProcess:
     (opt_ml / "input" / "config" / "hyperparameters.json").write_text(json.dumps(hyperparameters))
-    return subprocess.run([str(program / "train")], env=program_env(opt_ml), capture_output=True, text=True,
+    return subprocess.run([str(entry(program, "train"))], env=program_env(opt_ml), capture_output=True, text=True,
                           timeout=600)
 
 

@@ -4,14 +4,13 @@ A model.py that lacks a function the contract calls, or names it otherwise, must
 (with the reason in /opt/ml/output/failure) and `serve` at once, with one sentence naming it.
 """
 
-import shutil
 import subprocess
 import types
 from pathlib import Path
 
 import pytest
 import requests
-from conftest import PROGRAM, SAMPLE_ROW, free_port, numbers_only, program_env, require_tool, start_server
+from conftest import SAMPLE_ROW, entry, free_port, numbers_only, program_copy, program_env, require_tool, start_server
 
 from contract import interface
 
@@ -80,8 +79,7 @@ def test_constants_have_their_types():
 
 def broken_program(tmp_path: Path) -> Path:
     """A copy of the program folder whose model.py calls its predict function predict_fn."""
-    program = tmp_path / "program"
-    shutil.copytree(PROGRAM, program, ignore=shutil.ignore_patterns("__pycache__"))
+    program = program_copy(tmp_path)
     source = (program / "model.py").read_text()
     assert "\ndef predict(" in source
     (program / "model.py").write_text(source.replace("\ndef predict(", "\ndef predict_fn("))
@@ -91,7 +89,7 @@ def broken_program(tmp_path: Path) -> Path:
 @pytest.mark.deep
 def test_train_stops_at_once_naming_the_missing_function(opt_ml, tmp_path):
     program = broken_program(tmp_path)
-    result = subprocess.run([str(program / "train")], env=program_env(opt_ml), capture_output=True, text=True,
+    result = subprocess.run([str(entry(program, "train"))], env=program_env(opt_ml), capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 1
     reason = (opt_ml / "output" / "failure").read_text()
@@ -104,8 +102,8 @@ def test_serve_stops_at_once_naming_the_missing_function(trained, tmp_path):
     require_tool("nginx")
     program = broken_program(tmp_path)
     # serve exits by itself (the timeout only keeps a regression from hanging the run)
-    result = subprocess.run([str(program / "serve")], env=program_env(trained, SAGEMAKER_BIND_TO_PORT=free_port()),
-                            capture_output=True, text=True, timeout=60)
+    env = program_env(trained, SAGEMAKER_BIND_TO_PORT=free_port())
+    result = subprocess.run([str(entry(program, "serve"))], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "defines no function predict(model, X)" in result.stderr and "predict_fn" in result.stderr, result.stderr
 
@@ -134,8 +132,7 @@ def output_fn(predictions, accept, context):
 
 @numbers_only  # its hooks read numbers
 def test_input_and_output_hooks_take_their_content_types(trained, tmp_path, sample_rows, expected):
-    program = tmp_path / "program"
-    shutil.copytree(PROGRAM, program, ignore=shutil.ignore_patterns("__pycache__"))
+    program = program_copy(tmp_path)
     source = (program / "model.py").read_text()
     (program / "model.py").write_text(source + HOOKS)
     server = start_server(trained, tmp_path, program=program)

@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 import requests
-from conftest import CODE, PAYLOAD, PROGRAM, program_env, start_server
+from conftest import CODE, PAYLOAD, entry, program_copy, program_env, start_server
 
 from contract import interface, model_artifact
 from contract.model_store import BadRequest, ModelStore
@@ -120,13 +120,12 @@ def fit(params, train, validation, job):
 
 def train_with(tmp_path, trained, addition: str):
     """`train` on the sample job with model.py plus addition; (result, /opt/ml, program folder)."""
-    program = tmp_path / "program"
-    shutil.copytree(PROGRAM, program, ignore=shutil.ignore_patterns("__pycache__"))
+    program = program_copy(tmp_path)
     (program / "model.py").write_text((program / "model.py").read_text() + addition)
     opt_ml = tmp_path / "opt_ml"
     shutil.copytree(trained / "input", opt_ml / "input")
     env = program_env(opt_ml)
-    result = subprocess.run([str(program / "train")], env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run([str(entry(program, "train"))], env=env, capture_output=True, text=True, timeout=600)
     return result, opt_ml, program
 
 

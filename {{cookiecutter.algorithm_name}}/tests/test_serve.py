@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import requests
 from conftest import (
+    CONTRACT,
     INPUT_TYPES,
     N_FEATURES,
-    PROGRAM,
     SAMPLE_COLUMNS,
     SAMPLE_ROW,
     TABLE,
@@ -344,7 +344,7 @@ def test_the_listen_address_follows_listen_address(monkeypatch, tmp_path, value,
 )
 def test_bad_server_settings_fail_clearly(trained, variable, value):
     env = program_env(trained, **{variable: value})
-    result = subprocess.run([str(PROGRAM / "serve")], env=env, capture_output=True, text=True, timeout=30)
+    result = subprocess.run([str(CONTRACT / "serve")], env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert variable in result.stderr
 

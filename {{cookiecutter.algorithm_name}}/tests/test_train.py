@@ -12,9 +12,9 @@ import time
 import numpy as np
 import pytest
 from conftest import (
+    CONTRACT,
     FEATURE_TYPE,
     N_FEATURES,
-    PROGRAM,
     SAMPLE_HEADER,
     SAMPLE_ROW,
     TABLE,
@@ -397,7 +397,7 @@ def test_sigterm_stops_training_promptly_without_a_model(opt_ml):
     write_channel(opt_ml, "validation", y[:20_000], X[:20_000])
     (opt_ml / "input" / "config" / "hyperparameters.json").write_text("{}")
     process = subprocess.Popen(
-        [str(PROGRAM / "train")], env=program_env(opt_ml), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [str(CONTRACT / "train")], env=program_env(opt_ml), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     # Stopped while numpy's C reader parses the 100 MB of CSV: native code, whatever model.py fits.
     for line in process.stdout:
