@@ -60,13 +60,10 @@ def test_cruft_create_then_update_brings_the_contract_change_and_keeps_the_users
     for step in changes((project / "README.md").read_text())["random-forest"]:
         apply(project, PROGRAM, step)
     assert make(project, "readme").returncode == 0
-    with open(project / PROGRAM / "requirements.txt", "a") as requirements:  # the user's pins: their file, byte for byte
+    with open(project / PROGRAM / "requirements.txt", "a") as requirements:  # the user's pins, byte for byte
         requirements.write("# my model's libraries end here\n")
     git(project, "commit", "-qam", "my model")
-    mine = {
-        path: (project / path).read_bytes()
-        for path in (f"{PROGRAM}/{name}" for name in ("model.py", "hyperparameters.json", "requirements.txt", "requirements.lock"))
-    }
+    mine = {p: p.read_bytes() for p in (project / PROGRAM).iterdir() if p.is_file()}  # the user's folder
     my_table = [line for line in (project / "README.md").read_text().splitlines() if "n_estimators" in line]
     assert my_table, "make readme put the new hyperparameter in the README's table"
     assert make(project, "update-check").returncode == 0  # nothing new yet
@@ -90,7 +87,7 @@ def test_cruft_create_then_update_brings_the_contract_change_and_keeps_the_users
     assert NEW_404 in (project / CONTRACT_FILE).read_text()
     text = (project / "README.md").read_text()
     assert "A line the template added." in text and all(line in text for line in my_table)
-    assert {path: (project / path).read_bytes() for path in mine} == mine
+    assert {path: path.read_bytes() for path in mine} == mine
     assert "# a line the template added to templates/serving/" in (project / "requirements-serving.txt").read_text()
     leftovers = [p.name for p in project.rglob("*.rej")] + [p.name for p in project.rglob("*.orig")]
     conflicts = [p.name for p in project.rglob("*") if p.is_file() and b"<<<<<<<" in p.read_bytes()]

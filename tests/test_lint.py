@@ -1,7 +1,7 @@
 """Every render lints clean: ruff, shellcheck, hadolint, nginx -t, make -n."""
 
 import pytest
-from conftest import DEFAULTS, FRAMEWORKS, run, tool_env
+from conftest import FRAMEWORKS, run, tool_env
 
 SCRIPTS = ["build_and_push.sh", "local_test/train_local.sh", "local_test/serve_local.sh", "local_test/predict.sh"]
 
@@ -20,8 +20,8 @@ def test_ruff(rendered, framework):
             "E,F,W,B,UP,I",
             "--line-length",
             "120",
-            f"{DEFAULTS['algorithm_name']}/train",
-            f"{DEFAULTS['algorithm_name']}/serve",
+            "contract/train",
+            "contract/serve",
         ],
         cwd=project,
     )
