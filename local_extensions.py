@@ -5,22 +5,24 @@ The README's hyperparameter table is rendered from the same hyperparameters.json
 documentation starts, and stays, in step with what the program accepts.
 """
 
-import importlib
+import importlib.util
 import json
-import sys
 from pathlib import Path
 
 from cookiecutter.utils import simple_filter
 
 HERE = Path(__file__).resolve().parent
 FRAMEWORKS = HERE / "templates" / "frameworks"
-PROJECT = HERE / "{{cookiecutter.algorithm_name}}"  # the template's project: its contract/ package
+CONTRACT = HERE / "{{cookiecutter.algorithm_name}}" / "contract"
 
 
 def _hyperparameters_module():
-    if str(PROJECT) not in sys.path:
-        sys.path.insert(0, str(PROJECT))
-    return importlib.import_module("contract.hyperparameters")
+    # By path, anew at each call: cruft renders two commits of the template in one process (the
+    # project's and the newest), and a module kept in sys.modules would be the first one's code.
+    spec = importlib.util.spec_from_file_location("rendered_hyperparameters", CONTRACT / "hyperparameters.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @simple_filter

@@ -5,6 +5,7 @@ partials in templates/frameworks/). Runs in the rendered project folder.
 """
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -15,6 +16,13 @@ FRAMEWORK_FILES = {
     "contract/lightgbm_network.py": ("lightgbm",),  # LightGBM's training across hosts
     "contract/sklearn_files.py": ("scikit-learn",),  # skops (its errors' ways forward) or joblib
 }
+
+
+# A link at contract/'s old place in the program folder (before it moved beside it), to its
+# hyperparameters.py: `make update` of a project made before the move has cruft render the project's
+# template commit, then the newest, in one process, and the first one's local_extensions.py (which
+# Python keeps) reads hyperparameters.py there. It is no file of the project: removed here.
+OLD_CONTRACT = "contract"  # in the program folder
 
 
 def prune(project: Path, framework: str) -> list[str]:
@@ -28,7 +36,8 @@ def prune(project: Path, framework: str) -> list[str]:
 
 if __name__ == "__main__":
     ANSWERS = json.loads(
-        r"""{{ {"framework": cookiecutter.framework} | tojson }}"""
+        r"""{{ {"algorithm_name": cookiecutter.algorithm_name, "framework": cookiecutter.framework} | tojson }}"""
     )
+    shutil.rmtree(Path.cwd() / ANSWERS["algorithm_name"] / OLD_CONTRACT)
     prune(Path.cwd(), ANSWERS["framework"])
     sys.exit(0)

@@ -14,9 +14,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-from contract.paths import PROGRAM
-
-SCHEMA_FILE = PROGRAM / "hyperparameters.json"  # beside model.py: yours to edit
 TYPES = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}
 TRUE, FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
 NULLS = {"none", "null", ""}
@@ -26,7 +23,12 @@ class HyperparameterError(ValueError):
     """A value SageMaker passed that the schema does not allow; the message names the key."""
 
 
-def load_schema(path: Path = SCHEMA_FILE) -> dict[str, dict[str, Any]]:
+def load_schema(path: Path | None = None) -> dict[str, dict[str, Any]]:
+    """The schema: your hyperparameters.json, beside model.py, unless path says another."""
+    if path is None:  # imported here: the template's README renderer loads this file alone, by path
+        from contract.paths import PROGRAM
+
+        path = PROGRAM / "hyperparameters.json"
     with open(path, encoding="utf-8") as f:
         return json.load(f)
 
