@@ -11,7 +11,8 @@ from pathlib import Path
 
 from conftest import CONTRACT, PROJECT
 
-HEADER = b"# Yours:"  # the first line of each of your files that can hold a comment
+HEADER = b"# Yours:"  # how the first line of each of your files that can hold a comment starts
+HEADER_LINE = "# Yours: make update never changes this file (pyproject.toml's [tool.cruft] skip lists your files)."
 COMMENTED = {".py", ".txt", ".sh", ".toml", ".cfg", ".ini", ".yml", ".yaml"}  # files whose comments start with #
 WRITTEN_WHOLE = {"requirements.lock"}  # make lock (uv) writes it anew, its own first lines included
 NOT_THE_PROJECTS = {".git", ".venv", ".venv-tools", "__pycache__", ".pytest_cache", ".ruff_cache", ".sagemaker"}
@@ -50,7 +51,7 @@ def test_each_of_your_files_says_it_is_yours_in_its_first_line():
     unmarked = [path for path in project_files() if under(path, listed) and Path(path).suffix in COMMENTED
                 and Path(path).name not in WRITTEN_WHOLE and not first_line(path).startswith(HEADER)]  # fmt: skip
     assert not unmarked, (f"{unmarked} are yours ([tool.cruft] skip in pyproject.toml) but do not say so: "
-                          "start each with a line '# Yours: ...', as tests/test_model.py does")
+                          f"make this their first line: {HEADER_LINE}")
 
 
 def test_no_file_of_the_templates_says_it_is_yours():
