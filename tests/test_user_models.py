@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import REPORT, render, run, tool_env
-from test_worked_examples import USER_FILES, git, summary
+from test_worked_examples import git, summary, users_files
 
 
 @dataclass
@@ -292,7 +292,7 @@ def user_project(tmp_path: Path, name: str) -> Path:
     assert readme.returncode == 0, readme.stdout + readme.stderr
     git(project, "add", "-A")
     touched = git(project, "diff", "--cached", "--name-only").split()
-    assert touched and all(USER_FILES.match(path) for path in touched), touched
+    assert touched and all(map(users_files(project), touched)), touched
     return project
 
 
