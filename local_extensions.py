@@ -1,12 +1,14 @@
 """Jinja filters for this template (cookiecutter loads them through `_extensions`).
 
-The README's hyperparameter table is rendered from the same hyperparameters.json that
-`train` parses, by the same code that the rendered project's `make readme` runs, so the
-documentation starts, and stays, in step with what the program accepts.
+docs/hyperparameters.md's table is rendered from the same hyperparameters.json that `train`
+parses, and docs/environment.md's from the settings the contract modules declare, by the same
+code that the rendered project's `make docs` runs, so the documentation starts, and stays, in
+step with what the program accepts.
 """
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 from cookiecutter.utils import simple_filter
@@ -28,6 +30,25 @@ def hyperparameter_table(framework: str) -> str:
     """The framework's schema as the README's Markdown table, by the code `make readme` runs."""
     schema = json.loads((FRAMEWORKS / framework / "hyperparameters.json").read_text(encoding="utf-8"))
     return _hyperparameters_module().readme_table(schema)
+
+
+@simple_filter
+def environment_table(framework: str) -> str:
+    """docs/environment.md's table, by the code `make docs` runs, from the contract modules this
+    framework's render keeps (the post-generation hook removes the others)."""
+    hook = importlib.util.spec_from_file_location("post_gen_project", HERE / "hooks" / "post_gen_project.py")
+    post_gen = importlib.util.module_from_spec(hook)
+    hook.loader.exec_module(post_gen)
+    left_out = tuple(Path(path).name for path, kept in post_gen.FRAMEWORK_FILES.items() if framework not in kept)
+    sys.path.insert(0, str(PROGRAM))  # the contract package, as `make docs` imports it
+    try:
+        from contract import docs
+
+        return docs.environment_table(left_out)
+    finally:
+        sys.path.remove(str(PROGRAM))
+        for name in [name for name in sys.modules if name == "contract" or name.startswith("contract.")]:
+            del sys.modules[name]
 
 
 @simple_filter
