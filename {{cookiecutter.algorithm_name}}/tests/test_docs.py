@@ -19,7 +19,7 @@ FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.S | re.M)
 SPAN = re.compile(r"`([^`\n]+)`")
 # Project paths a page may name: those under these folders, or a root file by its name.
 FOLDERS = ("contract/", "tests/", "local_test/", "lifecycle/", "docs/", ".github/", f"{PROJECT.name}/")
-ROOT_FILE = re.compile(r"[\w.-]+\.(?:py|sh|txt|toml|lock)|Dockerfile|Makefile")
+ROOT_FILE = re.compile(r"[\w.-]+\.(?:py|sh|toml)|requirements[\w.-]*\.(?:txt|lock)|Dockerfile|Makefile")
 
 
 def code(text: str) -> list[str]:
@@ -53,7 +53,8 @@ def test_every_relative_link_reaches_a_file_and_heading(page):
 @pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
 def test_every_make_command_named_is_a_target(page):
     targets = set(re.findall(r"^([\w-]+):", (PROJECT / "Makefile").read_text(), re.M))
-    named = {m for snippet in code(page.read_text(encoding="utf-8")) for m in re.findall(r"\bmake ([a-z][\w-]*)", snippet)}
+    snippets = code(page.read_text(encoding="utf-8"))
+    named = {target for snippet in snippets for target in re.findall(r"\bmake ([a-z][\w-]*)", snippet)}
     assert named <= targets, f"{page.name} names make targets the Makefile lacks: {sorted(named - targets)}"
 
 
@@ -76,9 +77,11 @@ def test_every_file_named_exists(page):
 
 def strings_read(tree: ast.Module) -> set[str]:
     """The module's string constants, but those of its ENVIRONMENT declaration (what it documents)."""
-    declared = [n for n in tree.body if isinstance(n, ast.Assign) and any(getattr(t, "id", "") == "ENVIRONMENT" for t in n.targets)]
-    inside = {id(node) for d in declared for node in ast.walk(d)}
-    return {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in inside}
+    declared = [node for node in tree.body
+                if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "ENVIRONMENT" for t in node.targets)]
+    inside = {id(node) for declaration in declared for node in ast.walk(declaration)}
+    return {node.value for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in inside}
 
 
 def test_every_environment_variable_documented_is_read_by_the_code():
@@ -92,5 +95,6 @@ def test_every_environment_variable_documented_is_read_by_the_code():
 
 
 def test_the_generated_pages_are_current():
-    stale = [page.name for page, text in docs.generated(PROJECT / "docs").items() if page.read_text(encoding="utf-8") != text]
+    pages = docs.generated(PROJECT / "docs")
+    stale = [page.name for page, text in pages.items() if page.read_text(encoding="utf-8") != text]
     assert not stale, f"stale: {stale}; run `make docs`"

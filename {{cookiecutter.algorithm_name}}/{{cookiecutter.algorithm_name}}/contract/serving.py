@@ -39,7 +39,10 @@ ENVIRONMENT = {
         "seconds per request (`MODEL_SERVER_TIMEOUT` too), for gunicorn `--timeout` and nginx's proxy timeouts alike",
     ),
     "MODEL_SERVER_TIMEOUT": ("", "the same as `SAGEMAKER_MODEL_SERVER_TIMEOUT` (the name of AWS's sample)"),
-    "MAX_BODY_MB": ("100", "the largest request body in MB, for nginx's `client_max_body_size` and Flask's limit alike"),
+    "MAX_BODY_MB": (
+        "100",
+        "the largest request body in MB, for nginx's `client_max_body_size` and Flask's limit alike",
+    ),
     "SAGEMAKER_MULTI_MODEL": (
         "",
         "`true` (SageMaker sets it for a model with `Mode: MultiModel`): serve many models through `/models`",
