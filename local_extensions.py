@@ -52,7 +52,8 @@ def _left_out(framework: str) -> tuple[str, ...]:
     hook = importlib.util.spec_from_file_location("post_gen_project", HERE / "hooks" / "post_gen_project.py")
     post_gen = importlib.util.module_from_spec(hook)
     hook.loader.exec_module(post_gen)
-    return tuple(Path(path).name for path, kept in post_gen.FRAMEWORK_FILES.items() if framework not in kept)
+    left = [path for path, kept in post_gen.FRAMEWORK_FILES.items() if framework not in kept]
+    return tuple(Path(path).name for path in left if Path(path).parent.name == "contract")
 
 
 def _with_docs(write):
