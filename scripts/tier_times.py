@@ -4,7 +4,7 @@
     .venv/bin/python scripts/tier_times.py --tiers test         # make test alone
     .venv/bin/python scripts/tier_times.py --tiers test,test-all,test-container   # and the image's (Docker)
 
-The projects: the default render (the iris tree), the README's scikit-learn Pipeline change applied
+The projects: the default render (the iris tree), the scikit-learn Pipeline worked change applied
 to a render, and an XGBoost render. A figure, never a check: timings here depend on the machine.
 """
 
@@ -19,15 +19,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from conftest import render, tool_env  # noqa: E402 (the template's test helpers)
-from test_worked_examples import apply, changes  # noqa: E402
+from test_worked_examples import apply, worked_changes  # noqa: E402
 
 
 def projects(folder: Path) -> dict[str, Path]:
     pipeline = render(folder / "pipeline")
-    for step in changes((pipeline / "README.md").read_text())["pipeline"]:
+    for step in worked_changes(pipeline)["pipeline"]:
         apply(pipeline, pipeline.name, step)
-    subprocess.run(["make", "readme", f"PYTHON={sys.executable}"], cwd=pipeline, env=tool_env(), check=True,
-                   capture_output=True)  # fmt: skip  (the change's last step, as the README says)
+    subprocess.run(["make", "docs", f"PYTHON={sys.executable}"], cwd=pipeline, env=tool_env(), check=True,
+                   capture_output=True)  # fmt: skip  (the change's last step, as docs/your-model.md says)
     return {
         "scikit-learn (default)": render(folder / "default"),
         "scikit-learn Pipeline": pipeline,

@@ -1,4 +1,4 @@
-"""Template updates, as a user lives them: `cruft create` of the repository, the README's worked
+"""Template updates, as a user lives them: `cruft create` of the repository, a worked
 change to the user's own files, a contract change committed to the template, `make update`.
 
 The template here is a git copy of this checkout's template files (what cruft would clone).
@@ -12,13 +12,14 @@ from pathlib import Path
 
 from conftest import ROOT, VENV_BIN, run
 from test_golden import TEMPLATE_PATHS
-from test_worked_examples import apply, changes, git, summary
+from test_worked_examples import apply, git, summary, worked_changes
 
 PROGRAM = "decision_trees"
 CONTRACT_FILE = "contract/nginx.conf"
 OLD_404 = "not found: this server answers /ping, /invocations, /execution-parameters and /models"
 NEW_404 = "not found: this server answers only /ping, /invocations, /execution-parameters and /models"
-README_LINE = "## Template updates\n"
+TABLE_PAGE = "docs/hyperparameters.md"  # beside the table the user's `make docs` rewrites
+PAGE_LINE = "# Hyperparameters\n"
 
 
 def cruft(*args: str, cwd: Path):
@@ -56,24 +57,24 @@ def test_cruft_create_then_update_brings_the_contract_change_and_keeps_the_users
     git(project, "add", "-A")
     git(project, "commit", "-qm", "rendered")
 
-    # The user's change, as the README shows it (a RandomForest with n_estimators), then `make readme`.
-    for step in changes((project / "README.md").read_text())["random-forest"]:
+    # The user's change, as docs/your-model.md shows it (a RandomForest with n_estimators), then `make docs`.
+    for step in worked_changes(project)["random-forest"]:
         apply(project, PROGRAM, step)
-    assert make(project, "readme").returncode == 0
+    assert make(project, "docs").returncode == 0
     with open(project / PROGRAM / "requirements.txt", "a") as requirements:  # the user's pins, byte for byte
         requirements.write("# my model's libraries end here\n")
     git(project, "commit", "-qam", "my model")
     mine = {p: p.read_bytes() for p in (project / PROGRAM).iterdir() if p.is_file()}  # the user's folder
-    my_table = [line for line in (project / "README.md").read_text().splitlines() if "n_estimators" in line]
-    assert my_table, "make readme put the new hyperparameter in the README's table"
+    my_table = [line for line in (project / TABLE_PAGE).read_text().splitlines() if "n_estimators" in line]
+    assert my_table, "make docs put the new hyperparameter in the docs' table"
     assert make(project, "update-check").returncode == 0  # nothing new yet
 
-    # The template moves on: a contract change (the 404 body) and a README line.
+    # The template moves on: a contract change (the 404 body) and a line on the table's page.
     conf = template / "{{cookiecutter.algorithm_name}}" / "contract" / "nginx.conf"
     assert OLD_404 in conf.read_text(), "the upstream change below edits a line nginx.conf no longer has"
     conf.write_text(conf.read_text().replace(OLD_404, NEW_404))
-    readme = template / "{{cookiecutter.algorithm_name}}" / "README.md"
-    readme.write_text(readme.read_text().replace(README_LINE, README_LINE + "\nA line the template added.\n"))
+    page = template / "{{cookiecutter.algorithm_name}}" / TABLE_PAGE
+    page.write_text(page.read_text().replace(PAGE_LINE, PAGE_LINE + "\nA line the template added.\n"))
     # ... and lines in both requirements files: the contract's arrives, the user's file stays theirs.
     for pins in ("templates/serving/requirements.txt", "templates/frameworks/scikit-learn/requirements.txt"):
         with open(template / pins, "a") as requirements:
@@ -85,7 +86,7 @@ def test_cruft_create_then_update_brings_the_contract_change_and_keeps_the_users
     update = make(project, "update")
     assert update.returncode == 0, update.stdout + update.stderr
     assert NEW_404 in (project / CONTRACT_FILE).read_text()
-    text = (project / "README.md").read_text()
+    text = (project / TABLE_PAGE).read_text()
     assert "A line the template added." in text and all(line in text for line in my_table)
     assert {path: path.read_bytes() for path in mine} == mine
     assert "# a line the template added to templates/serving/" in (project / "requirements-serving.txt").read_text()

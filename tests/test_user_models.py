@@ -4,7 +4,7 @@ something of the model the user may change (probabilities, float32-exact answers
 no blank cells, hyperparameters that name no columns) fails one of these.
 
 Only the user's files change (model.py, hyperparameters.json, local_test/, tests/test_model.py,
-requirements.txt; README.md by `make readme`): git checks that, as in test_worked_examples.py.
+requirements.txt; docs/hyperparameters.md by `make docs`): git checks that, as in test_worked_examples.py.
 """
 
 import ast
@@ -288,8 +288,8 @@ def user_project(tmp_path: Path, name: str) -> Path:
     git(project, "add", "-A")
     git(project, "commit", "-qm", "render")
     case.change(project, project.name)
-    readme = run(["make", "readme", f"PYTHON={sys.executable}"], cwd=project)
-    assert readme.returncode == 0, readme.stdout + readme.stderr
+    docs = run(["make", "docs", f"PYTHON={sys.executable}"], cwd=project)
+    assert docs.returncode == 0, docs.stdout + docs.stderr
     git(project, "add", "-A")
     touched = git(project, "diff", "--cached", "--name-only").split()
     assert touched and all(map(users_files(project), touched)), touched

@@ -1,6 +1,7 @@
-"""The README's worked changes, applied to a fresh render exactly as the README shows them.
+"""The worked changes of a render's docs/your-model.md (the README links each), applied to a fresh
+render exactly as the page shows them.
 
-Each `<!-- change NAME: FILE ACTION -->` line in a rendered README is followed by the code
+Each `<!-- change NAME: FILE ACTION -->` line in that page is followed by the code
 block to apply: `function F` replaces that top-level function of a Python file, `value V`
 the assignment of V, `imports` its block of imports, `append` adds the code at its end, `add`
 merges JSON keys into a JSON file, `replace` writes the file anew; `delete` (no code) removes it.
@@ -25,20 +26,27 @@ from test_generated_projects import HALVES, half_group, make_test_container
 CHANGE = re.compile(r"<!-- change (?P<name>[\w-]+): (?P<file>\S+) "
                     r"(?P<action>function \w+|value \w+|imports|append|add|replace|delete) -->\n"
                     r"(?:```\w*\n(?P<code>.*?)```)?", re.S)
+# The page of a render that holds the worked changes in full.
+WORKED_CHANGES_PAGE = "docs/your-model.md"
 
 
 def users_files(project: Path) -> Callable[[str], bool]:
     """Whether a path is the user's: under a path of the render's ownership list (pyproject.toml's
-    [tool.cruft] skip), or README.md (its hyperparameter table, via `make readme`)."""
+    [tool.cruft] skip), or docs/hyperparameters.md (its hyperparameter table, via `make docs`)."""
     owned = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["cruft"]["skip"]
-    return lambda path: path == "README.md" or any(path == p or path.startswith(p + "/") for p in owned)
+    return lambda path: path == "docs/hyperparameters.md" or any(path == p or path.startswith(p + "/") for p in owned)
 
 
-def changes(readme: str) -> dict[str, list[re.Match]]:
+def changes(page: str) -> dict[str, list[re.Match]]:
     found: dict[str, list[re.Match]] = {}
-    for match in CHANGE.finditer(readme):
+    for match in CHANGE.finditer(page):
         found.setdefault(match["name"], []).append(match)
     return found
+
+
+def worked_changes(project: Path) -> dict[str, list[re.Match]]:
+    """The worked changes of a rendered project, by name, each a list of steps in order."""
+    return changes((project / WORKED_CHANGES_PAGE).read_text())
 
 
 def apply(project: Path, program: str, step: re.Match) -> None:
@@ -87,10 +95,13 @@ def git(project: Path, *args: str) -> str:
     return run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=project).stdout
 
 
-def test_every_framework_readme_has_worked_changes(tmp_path):
+def test_every_framework_has_worked_changes_and_its_readme_links_each(tmp_path):
     for framework in ("scikit-learn", "xgboost", "lightgbm"):
-        readme = (render(tmp_path / framework, framework=framework) / "README.md").read_text()
-        assert changes(readme), framework
+        project = render(tmp_path / framework, framework=framework)
+        found = worked_changes(project)
+        assert found, framework
+        readme = (project / "README.md").read_text()
+        assert readme.count(f"]({WORKED_CHANGES_PAGE}#worked-change") == len(found), framework
 
 
 EXPECTED_ESTIMATOR = {"random-forest": "RandomForestClassifier", "pipeline": "LogisticRegression",
@@ -102,18 +113,18 @@ WORKED = [("scikit-learn", "random-forest"), ("scikit-learn", "pipeline"), ("sci
 
 
 def changed_project(tmp_path, framework: str, *names: str) -> tuple[Path, list[str], list[str]]:
-    """A fresh render with the README's changes applied in order and `make readme` run, committed as
+    """A fresh render with the worked changes applied in order and `make docs` run, committed as
     "render" then staged; (the project, the files touched, the diff's lines)."""
     project = render(tmp_path, framework=framework)
     git(project, "init", "-q")
     git(project, "add", "-A")
     git(project, "commit", "-qm", "render")
-    readme_changes = changes((project / "README.md").read_text())
+    page_changes = worked_changes(project)
     for name in names:
-        for step in readme_changes[name]:
+        for step in page_changes[name]:
             apply(project, project.name, step)
-    readme = run(["make", "readme", f"PYTHON={sys.executable}"], cwd=project)
-    assert readme.returncode == 0, readme.stdout + readme.stderr
+    docs = run(["make", "docs", f"PYTHON={sys.executable}"], cwd=project)
+    assert docs.returncode == 0, docs.stdout + docs.stderr
     git(project, "add", "-A")  # new files (the text classifier's data) count as changes too
     touched = git(project, "diff", "--cached", "--name-only").split()
     return project, touched, git(project, "diff", "--cached", "-U0").splitlines()

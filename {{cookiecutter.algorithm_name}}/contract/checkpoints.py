@@ -28,6 +28,8 @@ from pathlib import Path
 
 EVERY_VARIABLE = "CHECKPOINT_ROUNDS"
 DEFAULT_EVERY = 10
+# The settings this module reads, for docs/environment.md: name -> (default, effect).
+ENVIRONMENT = {EVERY_VARIABLE: (str(DEFAULT_EVERY), "boosting rounds between two checkpoints")}
 KEEP = 2  # the newest two: one may be cut short by an interruption, the one before is whole
 GRACE_SECONDS = 100  # after SIGTERM, for the round in progress to end (SageMaker waits 120 s)
 MANIFEST = re.compile(r"checkpoint-(\d{6,})\.json")

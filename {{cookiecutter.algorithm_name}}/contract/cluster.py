@@ -20,6 +20,10 @@ from dataclasses import dataclass
 # How long to wait for every host to answer before the job fails (SageMaker starts the
 # hosts of a job within seconds of each other; a host that never comes must not hang it).
 PEER_TIMEOUT = int(os.environ.get("PEER_TIMEOUT_SECONDS", "300"))
+# The settings this module reads, for docs/environment.md: name -> (default, effect).
+ENVIRONMENT = {
+    "PEER_TIMEOUT_SECONDS": ("300", "seconds a training host waits for the job's other hosts before it fails"),
+}
 HOLD_PORT = 9098  # where the leader tells the other hosts that the model is written
 # Ports of the frameworks' own networks, kept apart: XGBoost's tracker 9099 (xgboost_collective.py),
 # LightGBM's network 9100 and its hosts' meeting point 9101 (lightgbm_network.py).

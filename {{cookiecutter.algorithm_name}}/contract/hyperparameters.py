@@ -282,9 +282,9 @@ def _same(given: Any, held: Any) -> bool:
     return str(held) == str(given) if isinstance(held, str) else held == given
 
 
-# The README's table of hyperparameters sits between these lines; `make readme` rewrites it
+# docs/hyperparameters.md's table sits between these lines; `make docs` rewrites it
 # from the schema (and a test keeps the two in sync), so it never goes stale.
-README_START = "<!-- hyperparameters: written by `make readme` from hyperparameters.json -->"
+README_START = "<!-- hyperparameters: written by `make docs` from hyperparameters.json -->"
 README_END = "<!-- end of hyperparameters -->"
 
 
@@ -303,7 +303,7 @@ def with_readme_table(readme: str, schema: dict[str, dict[str, Any]]) -> str:
     return readme[:start] + "\n" + readme_table(schema) + "\n" + readme[end:]
 
 
-if __name__ == "__main__":  # make readme: python -m contract.hyperparameters README.md
+if __name__ == "__main__":  # python -m contract.hyperparameters docs/hyperparameters.md (make docs does it)
     import sys
 
     readme_path = Path(sys.argv[1])

@@ -29,6 +29,16 @@ def put_on_sys_path() -> None:
         sys.path.insert(0, str(folder))
 
 
+# The settings this module reads, for docs/environment.md: name -> (default, effect).
+ENVIRONMENT = {
+    "OPT_ML": ("`/opt/ml`", "the root `train` and `serve` read and write: a folder laid out like `/opt/ml` on a host"),
+    "CHECKPOINT_DIR": (
+        "`/opt/ml/checkpoints`",
+        "the checkpoint folder, when the job's `CheckpointConfig.LocalPath` is another one",
+    ),
+}
+
+
 @dataclass(frozen=True)
 class Paths:
     root: Path

@@ -20,6 +20,52 @@ class SettingError(ValueError):
     """An environment variable holds a value the server cannot use."""
 
 
+# Every setting the serving container reads, as docs/environment.md lists it (`make docs` writes
+# the table from these declarations, and a test checks that the code reads each name):
+# name -> (default, effect).
+ENVIRONMENT = {
+    "SAGEMAKER_BIND_TO_PORT": ("8080", "port nginx listens on (set by SageMaker for inference pipelines)"),
+    "LISTEN_ADDRESS": (
+        "`0.0.0.0` in the image, `127.0.0.1` elsewhere",
+        "the address nginx listens on: a `serve` run on your machine (`make test`) answers that machine only",
+    ),
+    "SAGEMAKER_MODEL_SERVER_WORKERS": (
+        "CPUs allotted",
+        "gunicorn workers (`MODEL_SERVER_WORKERS` too); each model gets `cores / workers` threads. The CPUs "
+        "allotted are the container's CPU set capped by its cgroup's CPU quota (`docker run --cpus`, an "
+        "inference component's `NumberOfCpuCoresRequired`), not the host's core count",
+    ),
+    "MODEL_SERVER_WORKERS": ("", "the same as `SAGEMAKER_MODEL_SERVER_WORKERS` (the name of AWS's sample)"),
+    "SAGEMAKER_MODEL_SERVER_TIMEOUT": (
+        "60",
+        "seconds per request (`MODEL_SERVER_TIMEOUT` too), for gunicorn `--timeout` and nginx's proxy timeouts alike",
+    ),
+    "MODEL_SERVER_TIMEOUT": ("", "the same as `SAGEMAKER_MODEL_SERVER_TIMEOUT` (the name of AWS's sample)"),
+    "MAX_BODY_MB": (
+        "100",
+        "the largest request body in MB, for nginx's `client_max_body_size` and Flask's limit alike",
+    ),
+    "SAGEMAKER_MULTI_MODEL": (
+        "",
+        "`true` (SageMaker sets it for a model with `Mode: MultiModel`): serve many models through `/models`",
+    ),
+    "MULTI_MODEL_MEMORY_RESERVE_MB": ("64", "multi-model: memory a load must leave free, or it is refused with 507"),
+    "ACCESS_LOG": (
+        "`errors`",
+        "nginx's access log on stdout: `errors` (4xx and 5xx only), `all` (every request; costs throughput), `off`",
+    ),
+    "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": ("`text/csv`", "the answer type for a missing Accept or `*/*`"),
+    "SAGEMAKER_MAX_PAYLOAD_IN_MB": ("", "echoed by `/execution-parameters` when a batch job sets it"),
+    "SAGEMAKER_BATCH_STRATEGY": ("", "echoed by `/execution-parameters` when a batch job sets it"),
+    "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS": ("", "echoed by `/execution-parameters` when a batch job sets it"),
+    "MODEL_SHA256": (
+        "",
+        "the SHA-256 of the one `model.json` this endpoint may load (comma-separated for a multi-model "
+        "endpoint's models): `train` logs it ([model-files.md](model-files.md))",
+    ),
+}
+
+
 CGROUP_CPU_FILES = (
     Path("/sys/fs/cgroup/cpu.max"),  # cgroup v2: "<quota> <period>" or "max <period>"
     Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"),  # cgroup v1: quota (-1: none), period beside it

@@ -161,9 +161,9 @@ def test_the_shipped_schema_is_complete_and_its_defaults_are_valid():
     assert hp.parse({}, schema) == {name: spec["default"] for name, spec in schema.items()}
 
 
-def test_the_readme_table_is_the_schema():
-    readme = (PROJECT / "README.md").read_text(encoding="utf-8")
-    assert hp.with_readme_table(readme, hp.load_schema()) == readme, "the README's table is stale: run `make readme`"
+def test_the_docs_table_is_the_schema():
+    page = (PROJECT / "docs" / "hyperparameters.md").read_text(encoding="utf-8")
+    assert hp.with_readme_table(page, hp.load_schema()) == page, "docs/hyperparameters.md is stale: run `make docs`"
 
 
 def test_tracked_hyperparameters_know_which_were_read():

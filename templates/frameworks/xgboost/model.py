@@ -1,5 +1,5 @@
-"""YOUR MODEL: XGBoost gradient-boosted trees. This file is yours to change (see the README's
-"Your model" section); contract/interface.py declares what the contract calls in it.
+"""YOUR MODEL: XGBoost gradient-boosted trees. This file is yours to change (see
+docs/your-model.md); contract/interface.py declares what the contract calls in it.
 
 The contract reads the data, types the hyperparameters, maps labels to class codes
 0..k-1 and back, and runs the HTTP server. This module only fits, saves, loads and
@@ -29,7 +29,7 @@ from contract.interface import Data, Job
 from contract.xgboost_collective import join  # noqa: F401 (the contract trains across hosts with it)
 
 FRAMEWORK = "xgboost"
-# A table by column name (the README's worked change "churn"): header name -> "number", "category" or
+# A table by column name (docs/your-model.md, worked change "churn"): header name -> "number", "category" or
 # "text" (unlisted columns are numbers); fit and predict then get a pandas DataFrame. {}: a matrix.
 COLUMNS = {}
 # The label column: a position (0 the first, -1 the last) or the header's name for it.
