@@ -15,7 +15,6 @@ from conftest import DEFAULTS, FRAMEWORKS, ROOT, render, run, tool_env
 # The program folder: the user's files, the entry points, and the contract package.
 PROGRAM_FILES = [
     "contract/__init__.py",
-    "contract/checkpoints.py",
     "contract/cluster.py",
     "contract/dataset.py",
     "contract/decimal_csv.py",
@@ -41,8 +40,14 @@ PROGRAM_FILES = [
 # Contract files rendered only for some frameworks (hooks/post_gen_project.py keeps them).
 FRAMEWORK_PROGRAM_FILES = {
     "scikit-learn": ["contract/sklearn_files.py"],
-    "xgboost": ["contract/boosting.py", "contract/xgboost_collective.py"],
-    "lightgbm": ["contract/boosting.py", "contract/lightgbm_network.py"],
+    "xgboost": ["contract/boosting.py", "contract/checkpoints.py", "contract/xgboost_collective.py"],
+    "lightgbm": ["contract/boosting.py", "contract/checkpoints.py", "contract/lightgbm_network.py"],
+}
+# Project files rendered only for some frameworks: the tests of their framework files.
+FRAMEWORK_PROJECT_FILES = {
+    "scikit-learn": ["tests/test_sklearn_files.py"],
+    "xgboost": ["tests/test_checkpoints.py", "tests/test_xgboost_collective.py"],
+    "lightgbm": ["tests/test_checkpoints.py", "tests/test_lightgbm_network.py"],
 }
 PROJECT_FILES = [
     ".dockerignore",
@@ -88,7 +93,6 @@ PROJECT_FILES = [
     "tests/conftest.py",
     "tests/endpoints.py",
     "tests/test_build_and_push.py",
-    "tests/test_checkpoints.py",
     "tests/test_container.py",
     "tests/test_contract.py",
     "tests/test_decimal_csv.py",
@@ -135,7 +139,7 @@ def manifest(project):
 
 def expected_manifest(name, framework=DEFAULTS["framework"][0]):
     program = PROGRAM_FILES + FRAMEWORK_PROGRAM_FILES[framework]
-    return sorted(PROJECT_FILES + [f"{name}/{f}" for f in program])
+    return sorted(PROJECT_FILES + FRAMEWORK_PROJECT_FILES[framework] + [f"{name}/{f}" for f in program])
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
