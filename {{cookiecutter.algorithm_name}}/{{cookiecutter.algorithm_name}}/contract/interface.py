@@ -129,7 +129,7 @@ class ModelCode(Protocol):
         """Optional. The parameters the fitted model holds, by the library's names (a booster's saved
         configuration). `train` fails naming any schema hyperparameter, not in OWN_HYPERPARAMETERS,
         that the model does not hold with the value given. Without this function the model's own
-        get_params() is asked (estimators with a get_params method, as most libraries' estimator APIs have);
+        get_params() is asked (most libraries' estimators have it);
         with neither, `train` only warns of a name that task_of and fit did not read."""
 
     def versions(self) -> dict[str, str]:
