@@ -113,6 +113,19 @@ def test_every_path_a_file_names_exists(rendered, framework):
                 missing.append(f"{path}:{line}: {mentioned}")
     assert not missing, f"the {framework} render names files it does not have:\n" + "\n".join(missing)
 
+# A Python file named by itself (boosting.py, test_distributed.py) rather than by its path.
+MODULE_FILE = re.compile(r"(?<![\w/.-])[A-Za-z_][\w-]*\.py\b")
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_every_python_file_a_file_names_exists(rendered, framework):
+    project = rendered(framework=framework)
+    have = {path.name for path in project.rglob("*.py")}
+    missing = sorted({
+        f"{path}: {name}" for path, text in text_files(project).items() for name in MODULE_FILE.findall(text)
+        if name not in have
+    })  # fmt: skip
+    assert not missing, f"the {framework} render names Python files it does not have:\n" + "\n".join(missing)
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_no_test_is_deselected_for_the_framework(rendered, framework):
