@@ -1,7 +1,8 @@
 """Keeps only the framework files of the chosen framework; the table below is all that varies.
 
 Every other file of the project is the same for every framework (or differs through the
-partials in templates/frameworks/). Runs in the rendered project folder.
+partials in templates/frameworks/, or a few lines under a Jinja condition on cookiecutter.framework).
+Runs in the rendered project folder.
 """
 
 import json
@@ -9,12 +10,18 @@ import shutil
 import sys
 from pathlib import Path
 
-# Contract files that only some frameworks use, by path in the project.
+# Files that only some frameworks use, by path in the project,
+# with the tests of what they hold: a render holds no test of another framework's feature.
 FRAMEWORK_FILES = {
     "contract/boosting.py": ("xgboost", "lightgbm"),  # objective and metric choices of boosting libraries
+    "contract/checkpoints.py": ("xgboost", "lightgbm"),  # a round-by-round fit's checkpoints
+    "tests/test_checkpoints.py": ("xgboost", "lightgbm"),
     "contract/xgboost_collective.py": ("xgboost",),  # XGBoost's training across hosts
+    "tests/test_xgboost_collective.py": ("xgboost",),
     "contract/lightgbm_network.py": ("lightgbm",),  # LightGBM's training across hosts
+    "tests/test_lightgbm_network.py": ("lightgbm",),
     "contract/sklearn_files.py": ("scikit-learn",),  # skops (its errors' ways forward) or joblib
+    "tests/test_sklearn_files.py": ("scikit-learn",),
 }
 
 

@@ -5,23 +5,26 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import FRAMEWORKS, TEMPLATE
+from conftest import DEFAULTS, FRAMEWORKS, TEMPLATE
 
-PROJECT = TEMPLATE / "{{cookiecutter.algorithm_name}}"  # its contract/ package
-
-
-def framework_module(name):
-    sys.path.insert(0, str(PROJECT))  # for `from contract import ...`
+def framework_module(name, rendered):
+    """The rendered project's model.py, checked, and its contract's interface module. Each framework's
+    render has its own contract (only its files, some lines by framework), so the last one's goes."""
+    project = rendered(framework=name)
+    for module in [m for m in sys.modules if m == "contract" or m.startswith("contract.")]:
+        del sys.modules[module]
+    folders = [str(project / DEFAULTS["algorithm_name"]), str(project)]  # for `from contract import ...`
+    sys.path[:0] = folders
     try:
-        spec = importlib.util.spec_from_file_location(f"framework_{name}", TEMPLATE / "templates" / "frameworks"
-                                                      / name / "model.py")
+        spec = importlib.util.spec_from_file_location(f"framework_{name}", folders[0] + "/model.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         from contract import interface
 
         return interface.check(module), interface
     finally:
-        sys.path.remove(str(PROJECT))
+        for folder in folders:
+            sys.path.remove(folder)
 
 
 def defaults(name):
@@ -42,8 +45,8 @@ def data(task, n=600, d=6, k=3, seed=0):
 
 @pytest.mark.parametrize("name", FRAMEWORKS)
 @pytest.mark.parametrize("task, k", [("classification", 3), ("classification", 2), ("regression", 0)])
-def test_fit_save_load_predict(name, task, k, tmp_path):
-    framework, interface = framework_module(name)
+def test_fit_save_load_predict(rendered, name, task, k, tmp_path):
+    framework, interface = framework_module(name, rendered)
     X, y = data(task, k=max(k, 2))
     job = interface.Job(task=task, n_classes=k, threads=1)
     estimator = framework.fit(defaults(name), interface.Data(X[:500], y[:500]), interface.Data(X[500:], y[500:]), job)
@@ -73,8 +76,8 @@ PASSED_THROUGH = {
 
 
 @pytest.mark.parametrize("name", FRAMEWORKS)
-def test_a_hyperparameter_added_to_the_schema_reaches_the_library(name):
-    framework, interface = framework_module(name)
+def test_a_hyperparameter_added_to_the_schema_reaches_the_library(rendered, name):
+    framework, interface = framework_module(name, rendered)
     key, value, read = PASSED_THROUGH[name]
     X, y = data("classification")
     model = framework.fit({**defaults(name), key: value}, interface.Data(X, y), None,

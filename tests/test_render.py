@@ -15,7 +15,6 @@ from conftest import DEFAULTS, FRAMEWORKS, ROOT, render, run, tool_env
 # The contract package: the entry points and the modules of SageMaker's contract (the template's).
 CONTRACT_FILES = [
     "contract/__init__.py",
-    "contract/checkpoints.py",
     "contract/cluster.py",
     "contract/dataset.py",
     "contract/decimal_csv.py",
@@ -40,8 +39,14 @@ CONTRACT_FILES = [
 # Contract files rendered only for some frameworks (hooks/post_gen_project.py keeps them).
 FRAMEWORK_CONTRACT_FILES = {
     "scikit-learn": ["contract/sklearn_files.py"],
-    "xgboost": ["contract/boosting.py", "contract/xgboost_collective.py"],
-    "lightgbm": ["contract/boosting.py", "contract/lightgbm_network.py"],
+    "xgboost": ["contract/boosting.py", "contract/checkpoints.py", "contract/xgboost_collective.py"],
+    "lightgbm": ["contract/boosting.py", "contract/checkpoints.py", "contract/lightgbm_network.py"],
+}
+# Project files rendered only for some frameworks: the tests of their framework files.
+FRAMEWORK_PROJECT_FILES = {
+    "scikit-learn": ["tests/test_sklearn_files.py"],
+    "xgboost": ["tests/test_checkpoints.py", "tests/test_xgboost_collective.py"],
+    "lightgbm": ["tests/test_checkpoints.py", "tests/test_lightgbm_network.py"],
 }
 # The program folder: the user's files, nothing else.
 PROGRAM_FILES = ["hyperparameters.json", "model.py", "requirements.lock", "requirements.txt"]
@@ -101,7 +106,6 @@ PROJECT_FILES = [
     "tests/conftest.py",
     "tests/endpoints.py",
     "tests/test_build_and_push.py",
-    "tests/test_checkpoints.py",
     "tests/test_container.py",
     "tests/test_contract.py",
     "tests/test_decimal_csv.py",
@@ -152,7 +156,7 @@ def manifest(project):
 
 def expected_manifest(name, framework=DEFAULTS["framework"][0]):
     contract = CONTRACT_FILES + FRAMEWORK_CONTRACT_FILES[framework]
-    return sorted(PROJECT_FILES + contract + [f"{name}/{f}" for f in PROGRAM_FILES])
+    return sorted(PROJECT_FILES + FRAMEWORK_PROJECT_FILES[framework] + contract + [f"{name}/{f}" for f in PROGRAM_FILES])
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)

@@ -143,7 +143,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="folder with training/ and validation/ CSV files to upload (default: the sample data)",
     )
     parser.add_argument(
-        "--instance-count", type=int, default=1, help="training instances (XGBoost trains one model across them)"
+        "--instance-count", type=int, default=1, help="training instances (a model.py with join trains across them)"
     )
     parser.add_argument(
         "--env", action="append", default=[], metavar="KEY=VALUE", help="environment of the training job (repeatable)"

@@ -1,4 +1,4 @@
-"""What XGBoost and LightGBM share: their objectives and metrics as tables, the checks of a choice,
+"""What the boosting libraries share: their objectives and metrics as tables, the checks of a choice,
 and what happens at the end of each boosting round (Rounds).
 
 Rendered only for the boosting frameworks; model.py imports it.

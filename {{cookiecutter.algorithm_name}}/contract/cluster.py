@@ -1,7 +1,7 @@
 """The hosts of a training job, and what each one trains on.
 
 SageMaker starts the same image on hosts algo-1 ... algo-N and lists them in
-resourceconfig.json. A framework that trains one model across hosts (XGBoost, LightGBM)
+resourceconfig.json. A framework that trains one model across hosts
 provides `join(cluster)`, a context in which the hosts talk to each other; the shared code
 then agrees on the classes through `union` and gives each host its share of the data. Every
 other framework trains on one host and this module is a formality.
@@ -9,11 +9,9 @@ other framework trains on one host and this module is a formality.
 Part of the contract: not meant to be edited (your code goes in model.py).
 """
 
-import atexit
 import contextlib
 import os
 import socket
-import threading
 import time
 from dataclasses import dataclass
 
@@ -25,8 +23,11 @@ ENVIRONMENT = {
     "PEER_TIMEOUT_SECONDS": ("300", "seconds a training host waits for the job's other hosts before it fails"),
 }
 HOLD_PORT = 9098  # where the leader tells the other hosts that the model is written
-# Ports of the frameworks' own networks, kept apart: XGBoost's tracker 9099 (xgboost_collective.py),
-# LightGBM's network 9100 and its hosts' meeting point 9101 (lightgbm_network.py).
+{%- if cookiecutter.framework == "xgboost" %}
+# XGBoost's tracker has its own port, 9099 (xgboost_collective.py).
+{%- elif cookiecutter.framework == "lightgbm" %}
+# LightGBM's network has its own ports: 9100 and its hosts' meeting point 9101 (lightgbm_network.py).
+{%- endif %}
 
 
 class PeerError(RuntimeError):
@@ -105,13 +106,6 @@ class ModelHold:
                     return
                 with connection:
                     connection.sendall(b"1")
-
-    def release_once(self, written: threading.Event) -> None:
-        """algo-1, which writes the model later: the word goes out when `written` is set; a process
-        ending just then still sends it."""
-        telling = threading.Thread(target=lambda: written.wait() and self.release(), name="model-written", daemon=True)
-        telling.start()
-        atexit.register(lambda: telling.join(10) if written.is_set() else None)
 
     def wait(self, what: str = "write the model") -> None:
         """Another host: until algo-1 has written the model (PeerError if it stops first)."""

@@ -195,10 +195,10 @@ class Tracked(dict):
         return sorted(set(super().keys()) - self.read)
 
 
-# How each library says that it did not use a parameter it was given: XGBoost warns
-# 'Parameters: { "max_dept" } are not used.', LightGBM 'Unknown parameter: max_dept' (when its
-# verbosity lets warnings through), and a scikit-learn estimator raises TypeError for a keyword
-# it does not take.
+# How libraries say that they did not use a parameter they were given: a warning
+# 'Parameters: { "max_dept" } are not used.' or 'Unknown parameter: max_dept' (when the library's
+# verbosity lets warnings through), or a TypeError from an estimator given a keyword it does not
+# take.
 UNUSED = (
     re.compile(r"Parameters: \{(?P<names>[^}]*)\} (?:are|is) not used"),
     re.compile(r"Unknown parameter: (?P<names>\S+)"),
@@ -238,7 +238,7 @@ def check_reached(
     """HyperparameterError naming each schema name the fitted model does not hold with its value.
 
     fitted: the parameters the fitted model reports (get_params(), a booster's saved
-    configuration); a scikit-learn Pipeline's "step__name" counts as name. Names in own are
+    configuration); a pipeline's "step__name" counts as name. Names in own are
     model.py's own business and not looked for; renamed maps a name to the model's name for it.
     A none value stands for the library's default, so any value the model holds matches it."""
     renamed = renamed or {}
@@ -267,7 +267,7 @@ def _text(value: Any) -> str:
 
 
 def _same(given: Any, held: Any) -> bool:
-    """Whether the model holds the given value; libraries report numbers as text (XGBoost) or
+    """Whether the model holds the given value; libraries report numbers as text or in
     single precision (0.1 as 0.100000001)."""
     if given is None:
         return True

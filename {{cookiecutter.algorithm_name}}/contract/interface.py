@@ -44,9 +44,11 @@ class Job:
     task: str  # "classification" or "regression"
     n_classes: int  # 0 for regression
     threads: int  # cores this host may use
+{%- if cookiecutter.framework != "scikit-learn" %}
     # With CHECKPOINTS = True and a checkpoint folder (CheckpointConfig): where fit saves its progress
     # (checkpoints.save) and, in checkpoints.resume, the checkpoint to go on from (contract/checkpoints.py).
     checkpoints: Any = None
+{%- endif %}
 
 
 class RequestError(Exception):
@@ -127,7 +129,7 @@ class ModelCode(Protocol):
         """Optional. The parameters the fitted model holds, by the library's names (a booster's saved
         configuration). `train` fails naming any schema hyperparameter, not in OWN_HYPERPARAMETERS,
         that the model does not hold with the value given. Without this function the model's own
-        get_params() is asked (scikit-learn estimators and the boosting libraries' sklearn wrappers);
+        get_params() is asked (most libraries' estimators have it);
         with neither, `train` only warns of a name that task_of and fit did not read."""
 
     def versions(self) -> dict[str, str]:
@@ -166,15 +168,17 @@ CONSTANTS: dict[str, Any] = {
     "ITERATION_METRICS": (),  # per-iteration validation metric names, for MetricDefinitions
     "INPUT_TYPES": (),  # request Content-Types that input_fn decodes (before the built-in ones)
     "OUTPUT_TYPES": (),  # Accept types that output_fn encodes (before the built-in ones)
+{%- if cookiecutter.framework != "scikit-learn" %}
     # True: fit saves checkpoints through job.checkpoints and goes on from job.checkpoints.resume, so
     # a spot-interrupted job loses at most a few rounds. False: an interrupted job starts again.
     "CHECKPOINTS": False,
+{%- endif %}
     # Schema names model.py uses itself rather than passing them to the model as they are (a round
     # count, an objective it resolves from auto, a column name, a value it transforms): `train` does
     # not look for them in the fitted model (fitted_params), only checks that model.py read them.
     "OWN_HYPERPARAMETERS": (),
     # Schema name -> the name the fitted model reports it under, where they differ (e.g.
-    # {"num_round": "n_estimators"} for XGBoost's scikit-learn wrapper).
+    # {"num_round": "n_estimators"} for an estimator that calls its rounds n_estimators).
     "RENAMED_HYPERPARAMETERS": {},
     # A table: header name -> kind, one of COLUMN_KINDS; columns not listed are numbers. Non-empty:
     # fit and predict get a pandas DataFrame by name (numbers float64, categories the `category`

@@ -38,7 +38,7 @@ from contract.dataset import DataError
 from contract.hyperparameters import HyperparameterError
 from contract.paths import Paths
 
-LISTEN_PORT = 9100  # LightGBM's own links between the hosts (XGBoost's tracker has 9099, one-host jobs 9098)
+LISTEN_PORT = 9100  # LightGBM's own links between the hosts (cluster.HOLD_PORT has 9098)
 EXCHANGE_PORT = 9101  # on algo-1: where the hosts meet and agree on the data
 # LightGBM's socket timeout, in minutes, once every host is there: a tree's histograms on a large
 # share can take minutes, and a host that dies is noticed at once (its sockets close).

@@ -266,7 +266,7 @@ def encode(
 def _text(values: np.ndarray) -> list[str]:
     if values.dtype.kind == "U":
         return [_csv_cell(v) for v in values.tolist()]
-    if values.dtype == np.float32:  # XGBoost and LightGBM predict in float32
+    if values.dtype == np.float32:  # a model that predicts in float32
         return values.astype(str).tolist()  # shortest text that reads back as the same float32
     return [repr(v) for v in values.tolist()]  # shortest text that reads back as the same float
 

@@ -5,16 +5,16 @@ CSV of the `training` channel is read, and `validation` when given; the model la
 /opt/ml/model only once complete. Any failure exits non-zero with a reason of at most
 1024 characters in /opt/ml/output/failure (SageMaker's FailureReason) and the traceback
 on stderr. SIGTERM (StopTrainingJob, MaxRuntime, a spot interruption) ends the job at once,
-leaving no model; with checkpoints (contract/checkpoints.py), at the end of the round in progress,
-once that round's checkpoint is saved.
+leaving no model{% if cookiecutter.framework != "scikit-learn" %}; with checkpoints (contract/checkpoints.py), at the end of the round in progress,
+once that round's checkpoint is saved{% endif %}.
 
 model.py is imported once, here, checked against contract/interface.py, and passed down.
 
 Part of the contract: not meant to be edited (your code goes in model.py).
 """
 
-import hashlib
-import json
+{% if cookiecutter.framework != "scikit-learn" %}import hashlib
+{% endif %}import json
 import os
 import signal
 import sys
@@ -27,7 +27,7 @@ from types import ModuleType
 
 import numpy as np
 
-from contract import checkpoints, dataset, hyperparameters, interface, metrics, model_artifact, tables
+from contract import {% if cookiecutter.framework != "scikit-learn" %}checkpoints, {% endif %}dataset, hyperparameters, interface, metrics, model_artifact, tables
 from contract.cluster import Cluster, PeerError, SingleHost, one_host_trains, single_host
 from contract.interface import Data, Job
 from contract.paths import Paths
@@ -63,10 +63,12 @@ def main() -> int:
         paths.failure.unlink(missing_ok=True)
         train(paths, interface.load_model_code())
         finished.set()
+{%- if cookiecutter.framework != "scikit-learn" %}
     except checkpoints.Interrupted as exc:
         model_artifact.discard_staging(paths.model)
         write_failure(paths, f"{exc}: a job with the same checkpoint location goes on from there")
         return EXIT_STOPPED
+{%- endif %}
     except Exception as exc:
         traceback.print_exc()
         model_artifact.discard_staging(paths.model)
@@ -139,15 +141,25 @@ def train_on(paths: Paths, config: dict, params: dict, cluster: Cluster, cluster
             _, y_valid = encode_labels(task, valid_table.labels, "validation", classes, group)
         print(f"task: {task}" + (f", classes: {', '.join(classes)}" if classes is not None else ""), flush=True)
 
+{%- if cookiecutter.framework == "scikit-learn" %}
+        if paths.checkpoints.is_dir():  # a CheckpointConfig (managed spot training)
+            print(
+                f"checkpoints: {paths.checkpoints} exists, but {interface.constant(code, 'FRAMEWORK')} fits in one "
+                "go: nothing is saved there, and an interrupted job trains from the start",
+                flush=True,
+            )
+        job = Job(task=task, n_classes=0 if classes is None else len(classes), threads=cpu_count())
+{%- else %}
         saved = open_checkpoints(paths, code, params, (train_table.features, y, valid_table, y_valid, classes), group)
         job = Job(task=task, n_classes=0 if classes is None else len(classes), threads=cpu_count(), checkpoints=saved)
+{%- endif %}
         names = train_table.feature_names
         validation = None if valid_table is None else Data(valid_table.features, y_valid, names)
         with warnings.catch_warnings(record=True) as heard:  # a library's word on parameters it did not use
             warnings.simplefilter("always")
             try:
                 estimator = code.fit(given, Data(train_table.features, y, names), validation, job)
-            except TypeError as exc:  # a scikit-learn estimator given a keyword it does not take
+            except TypeError as exc:  # an estimator given a keyword it does not take
                 framework = interface.constant(code, "FRAMEWORK")
                 hyperparameters.unused_by_library([str(exc)], params, framework, others=False)
                 raise
@@ -203,6 +215,7 @@ def check_reached(code: ModuleType, params: dict, estimator, messages: list[str]
             interface.constant(code, "RENAMED_HYPERPARAMETERS"),
             f"the fitted {framework} model",
         )
+{%- if cookiecutter.framework != "scikit-learn" %}
 
 
 def open_checkpoints(
@@ -258,6 +271,7 @@ def _digest(digest, array) -> None:
             digest.update(str(value).encode() + b"\x1f")
     else:
         digest.update(np.ascontiguousarray(array).tobytes())
+{%- endif %}
 
 
 def read_share(
@@ -267,7 +281,7 @@ def read_share(
     (every host has everything): every world-th file, or every world-th row if there are
     fewer files than hosts, so the job as a whole sees every row once."""
     sharded = config["channels"].get(channel, {}).get("S3DistributionType") == "ShardedByS3Key"
-    # A group whose library scores validation on each host's own rows (LightGBM) has every host read it whole.
+    # A group whose library scores validation on each host's own rows has every host read it whole.
     whole = channel == "validation" and getattr(group, "whole_validation", False)
     part = None if group.world == 1 or sharded or whole else (group.rank, group.world)
     table = dataset.read_channel(channel, paths.channel(channel), part, feature_type, label, columns)
@@ -422,6 +436,7 @@ def _stop_on_signals(paths: Paths) -> None:
 
     def watch() -> None:
         signum = os.read(read_fd, 1)[0]
+{%- if cookiecutter.framework != "scikit-learn" %}
         saving = checkpoints.active
         if saving is not None and not (finished.is_set() or model_artifact.committed.is_set()):
             # The main thread saves a checkpoint at the end of this round and exits (Interrupted).
@@ -430,6 +445,7 @@ def _stop_on_signals(paths: Paths) -> None:
             deadline = time.monotonic() + checkpoints.GRACE_SECONDS
             while time.monotonic() < deadline and not finished.is_set():
                 time.sleep(0.1)
+{%- endif %}
         with model_artifact.commit_lock:  # never stop halfway through renaming the model into place
             done = finished.is_set() or model_artifact.committed.is_set()
             if not done:

@@ -502,8 +502,7 @@ def named_by_the_user(config) -> bool:
 
 def pytest_collection_modifyitems(config, items):
     """Deselect, rather than skip (a skip here means a test that should have run did not):
-    - tests marked applies(False), about what this model.py does not do (another framework's
-      checkpoints or network);
+    - tests marked applies(False), about what this model.py does not do (a feature it turned off);
     - tests marked deep, unless --deep is given or the user named them: the contract's own code
       (codecs, fuzzing, the front door, the lifecycle, tuning, failure modes), which make test-all,
       make test-container and CI run, and which an edit of model.py does not reach."""
