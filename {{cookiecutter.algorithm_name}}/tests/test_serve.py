@@ -350,6 +350,21 @@ def test_bad_server_settings_fail_clearly(trained, variable, value):
 
 
 @pytest.mark.deep
+def test_a_default_accept_the_model_cannot_answer_stops_serve_and_one_it_can_is_the_default(trained, tmp_path):
+    env = program_env(trained, SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT="application/xml", SAGEMAKER_MODEL_SERVER_WORKERS=1)
+    result = subprocess.run([str(PROGRAM / "serve")], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    sentence = "serve: SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT='application/xml' is not a type this model answers"
+    assert sentence in result.stderr, result.stderr
+    server = start_server(trained, tmp_path, SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT="application/json")
+    try:
+        answer = post(server, SAMPLE_ROW)  # no Accept
+        assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("application/json"), answer.text
+    finally:
+        server.stop()
+
+
+@pytest.mark.deep
 @pytest.mark.parametrize(
     "setting, logged",
     [(None, {("/nowhere", "404")}), ("all", {("/ping", "200"), ("/nowhere", "404")}), ("off", set())],

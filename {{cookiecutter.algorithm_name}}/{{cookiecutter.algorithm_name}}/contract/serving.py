@@ -115,6 +115,22 @@ def access_log() -> str:
     return ACCESS_LOGS[value]
 
 
+DEFAULT_ACCEPT_VARIABLE = "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"
+
+
+def default_accept(answerable: list[str], fallback: str) -> str:
+    """The answer's type for a request without Accept (or */*): SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT,
+    which must be one of the types the model answers (answerable), else fallback."""
+    value = os.environ.get(DEFAULT_ACCEPT_VARIABLE, "").strip()
+    if not value:
+        return fallback
+    if value.lower() not in answerable:
+        raise SettingError(
+            f"{DEFAULT_ACCEPT_VARIABLE}={value!r} is not a type this model answers; use one of {', '.join(answerable)}"
+        )
+    return value.lower()
+
+
 REGISTRY_VARIABLE = "MULTI_MODEL_REGISTRY"  # set by serve: a folder all its workers share
 RESERVE_VARIABLE = "MULTI_MODEL_MEMORY_RESERVE_MB"
 DEFAULT_RESERVE_MB = 64  # room for requests' own arrays, nginx and the kernel's share
