@@ -17,6 +17,7 @@ PROGRAM_FILES = [
     "contract/__init__.py",
     "contract/checkpoints.py",
     "contract/cluster.py",
+    "contract/cpus.py",
     "contract/dataset.py",
     "contract/decimal_csv.py",
     "contract/hosting.py",

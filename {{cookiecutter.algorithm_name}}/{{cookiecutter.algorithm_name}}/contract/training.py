@@ -27,7 +27,7 @@ from types import ModuleType
 
 import numpy as np
 
-from contract import checkpoints, dataset, hyperparameters, interface, metrics, model_artifact, tables
+from contract import checkpoints, cpus, dataset, hyperparameters, interface, metrics, model_artifact, tables
 from contract.cluster import Cluster, PeerError, SingleHost, one_host_trains, single_host
 from contract.interface import Data, Job
 from contract.paths import Paths
@@ -383,11 +383,12 @@ def report_metrics(code: ModuleType, task: str, estimator, channel: str, feature
 
 
 def cpu_count() -> int:
-    """Threads for training: OMP_NUM_THREADS when set (e.g. to share a host), else every core."""
+    """Threads for training: OMP_NUM_THREADS when set (e.g. to share a host), else the CPUs the
+    container may use (its CPU quota honoured, as serving's worker count does)."""
     configured = os.environ.get("OMP_NUM_THREADS", "")
     if configured.isdigit() and int(configured) > 0:
         return int(configured)
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return cpus.cpu_count()
 
 
 def failure_reason(exc: Exception) -> str:
