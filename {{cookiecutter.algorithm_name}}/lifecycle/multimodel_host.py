@@ -67,7 +67,8 @@ class MultiModelHost:
             folder = self.unpack(target, name)
             request = json.dumps({"model_name": name, "url": self.container_path(folder)}).encode()
             while True:
-                status, _, answer = self.call("POST", "/models", request, {"Content-Type": "application/json"}, endpoint)
+                headers = {"Content-Type": "application/json"}
+                status, _, answer = self.call("POST", "/models", request, headers, endpoint)
                 if status in (200, 409):  # 409: the container holds it already (we restarted, it did not)
                     self.loaded[name] = target
                     return

@@ -51,17 +51,26 @@ def boot() -> Flask:
 
 def create_app(code: ModuleType) -> Flask:
     """The Flask app serving model.py's model from /opt/ml/model, or a multi-model container's models."""
+    content_types, accept_order = served_types(code)  # a default type the model cannot answer stops here
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = serving.max_body_mb() * 1024 * 1024
     threads = serving.threads_per_worker(WORKERS)
-    multi_model = serving.multi_model()
-    model, load_error = None, None
-    if not multi_model:  # a multi-model container has no /opt/ml/model
-        try:
-            model = model_artifact.load(code, Paths.from_env().model, threads)
-        except model_artifact.ModelLoadError as exc:
-            load_error = str(exc)
-            log.error("model not loaded, /ping answers 503: %s", load_error, exc_info=exc if exc.traceback else None)
+    add_error_handlers(app)
+
+    @app.get("/execution-parameters")
+    def execution_parameters() -> Response:
+        return app.json.response(serving.execution_parameters(WORKERS))
+
+    if serving.multi_model():  # a multi-model container has no /opt/ml/model
+        add_multi_model_routes(app, code, threads, content_types, accept_order)
+    else:
+        add_single_model_routes(app, code, threads, content_types, accept_order)
+    return app
+
+
+def add_error_handlers(app: Flask) -> None:
+    """Every error answered as JSON {"error": sentence}: HTTP's own, model.py's predict failing and
+    anything unforeseen (both 500, with the traceback logged)."""
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
@@ -77,46 +86,55 @@ def create_app(code: ModuleType) -> Flask:
         log.exception("unexpected error")
         return error(500, f"internal error: {type(exc).__name__}: {exc}")
 
+
+def add_single_model_routes(app: Flask, code: ModuleType, threads: int, content_types: list[str], accept_order):
+    """/ping, /metadata and /invocations for the model in /opt/ml/model; one that fails to load leaves
+    them at 503 with the reason (logged once, here)."""
+    model, load_error = None, None
+    try:
+        model = model_artifact.load(code, Paths.from_env().model, threads)
+    except model_artifact.ModelLoadError as exc:
+        load_error = str(exc)
+        log.error("model not loaded, /ping answers 503: %s", load_error, exc_info=exc if exc.traceback else None)
+
     @app.get("/ping")
     def ping() -> Response:
-        if load_error is not None:
-            return error(503, load_error)
-        return Response(status=200)
-
-    @app.get("/execution-parameters")
-    def execution_parameters() -> Response:
-        return app.json.response(serving.execution_parameters(WORKERS))
-
-    content_types, accept_order = served_types(code)
+        return Response(status=200) if load_error is None else error(503, load_error)
 
     @app.get("/metadata")
     def model_metadata() -> Response:
-        if multi_model:
-            return error(404, "this is a multi-model container: GET /models/{model_name}/metadata")
         if model is None:
             return error(503, load_error)
         return app.json.response(metadata(model, content_types, accept_order))
 
     @app.post("/invocations")
     def invocations() -> Response:
-        if multi_model:
-            return error(404, "this is a multi-model container: invoke POST /models/{model_name}/invoke")
-        if model is None:
-            return error(503, load_error)
-        return invoke(model, content_types, accept_order)
+        return error(503, load_error) if model is None else invoke(model, content_types, accept_order)
 
-    if multi_model:
-        registry = Path(os.environ.get(serving.REGISTRY_VARIABLE) or tempfile.mkdtemp(prefix="models-"))
-        add_model_routes(app, model_store.ModelStore(registry, code, threads, WORKERS), content_types, accept_order)
-    else:
+    @app.route("/models", methods=["GET", "POST"])
+    @app.route("/models/<path:name>", methods=["GET", "DELETE"])
+    @app.post("/models/<path:name>/invoke")
+    def single_model(name: str = "") -> Response:
+        return error(404, "this container serves one model (/invocations); SAGEMAKER_MULTI_MODEL=true serves many")
 
-        @app.route("/models", methods=["GET", "POST"])
-        @app.route("/models/<path:name>", methods=["GET", "DELETE"])
-        @app.post("/models/<path:name>/invoke")
-        def single_model(name: str = "") -> Response:
-            return error(404, "this container serves one model (/invocations); SAGEMAKER_MULTI_MODEL=true serves many")
 
-    return app
+def add_multi_model_routes(app: Flask, code: ModuleType, threads: int, content_types: list[str], accept_order):
+    """A multi-model container: healthy once model.py is imported, its models under /models."""
+
+    @app.get("/ping")
+    def ping() -> Response:
+        return Response(status=200)
+
+    @app.get("/metadata")
+    def model_metadata() -> Response:
+        return error(404, "this is a multi-model container: GET /models/{model_name}/metadata")
+
+    @app.post("/invocations")
+    def invocations() -> Response:
+        return error(404, "this is a multi-model container: invoke POST /models/{model_name}/invoke")
+
+    registry = Path(os.environ.get(serving.REGISTRY_VARIABLE) or tempfile.mkdtemp(prefix="models-"))
+    add_model_routes(app, model_store.ModelStore(registry, code, threads, WORKERS), content_types, accept_order)
 
 
 def served_types(code: ModuleType) -> tuple[list[str], list[str]]:
