@@ -16,6 +16,7 @@ from conftest import DEFAULTS, FRAMEWORKS, ROOT, render, run, tool_env
 CONTRACT_FILES = [
     "contract/__init__.py",
     "contract/cluster.py",
+    "contract/cpus.py",
     "contract/dataset.py",
     "contract/decimal_csv.py",
     "contract/docs.py",

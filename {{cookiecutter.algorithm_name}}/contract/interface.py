@@ -53,8 +53,10 @@ class Job:
 
 class RequestError(Exception):
     """Raised on purpose by a hook (input_fn, output_fn, transform, predict): the request is
-    answered with `status` (a 4xx) and this message. A ValueError is answered 400 the same way;
-    any other exception is a bug in model.py: 500, with its traceback in the log."""
+    answered with `status` (a 4xx) and this message. A ValueError from input_fn, output_fn or
+    transform is answered 400 the same way (a body it cannot read or answer); from predict or
+    predict_proba it is a bug in model.py, as is any other exception: 500, with the traceback in the
+    log (but for rows with missing values, which the model refuses: 400)."""
 
     def __init__(self, message: str, status: int = 400):
         if not 400 <= status <= 499:

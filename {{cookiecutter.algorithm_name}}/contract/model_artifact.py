@@ -18,8 +18,10 @@ Part of the contract: not meant to be edited (your code goes in model.py).
 import hashlib
 import json
 import os
+import pickle
 import shutil
 import threading
+import zipfile
 from pathlib import Path
 from types import ModuleType
 
@@ -37,7 +39,12 @@ committed = threading.Event()  # set, under the lock, once a model is completely
 
 
 class ModelLoadError(RuntimeError):
-    """/opt/ml/model does not hold a model this image can serve; the message says why."""
+    """/opt/ml/model does not hold a model this image can serve; the message says why.
+    traceback: the cause's traceback belongs in the log (model.py's load failed in a way not foreseen)."""
+
+    def __init__(self, message: str, traceback: bool = False):
+        super().__init__(message)
+        self.traceback = traceback
 
 
 class SaveError(RuntimeError):
@@ -233,11 +240,28 @@ def load(code: ModuleType, model_dir: Path, threads: int = 1) -> Model:
         )
     try:
         estimator = code.load(model_dir, threads)
-    except SaveError as exc:  # model.py's format explains what it refused and the way forward
-        raise ModelLoadError(str(exc)) from exc
     except Exception as exc:
-        raise ModelLoadError(
+        raise load_failure(exc, model_dir) from exc
+    return Model(code, meta, estimator)
+
+
+# What a damaged or missing file raises as it is read (its digest matched: a file model.json does not list).
+UNREADABLE = (OSError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile)
+
+
+def load_failure(exc: Exception, model_dir: Path) -> ModelLoadError:
+    """The truth about model.py's load raising exc: its format's own refusal (SaveError: what and the
+    way forward), a library the image lacks, a damaged file, or else a bug, with its traceback logged."""
+    if isinstance(exc, SaveError):
+        return ModelLoadError(str(exc))
+    if isinstance(exc, ImportError):
+        return ModelLoadError(
+            f"model.py's load could not import {exc.name or exc}: add it to requirements.txt, run `make venv` "
+            f"(it pins it in requirements.lock) and build the image again ({type(exc).__name__}: {exc})"
+        )
+    if isinstance(exc, UNREADABLE):
+        return ModelLoadError(
             f"could not load the model in {model_dir} ({type(exc).__name__}: {exc}); "
             "a file is missing, truncated or corrupt: train the model again"
-        ) from exc
-    return Model(code, meta, estimator)
+        )
+    return ModelLoadError(f"model.py's load raised {type(exc).__name__}: {exc}", traceback=True)

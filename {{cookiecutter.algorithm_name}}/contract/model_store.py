@@ -19,6 +19,7 @@ Part of the contract: not meant to be edited (your code goes in model.py).
 
 import hashlib
 import json
+import logging
 import os
 import threading
 import time
@@ -33,6 +34,7 @@ MB = 1024 * 1024
 NAME_MAX = 1024  # TargetModel's limit; model_name is derived from it
 PAGE_DEFAULT, PAGE_MAX = 100, 1000
 SYNC_SECONDS = 1.0
+log = logging.getLogger("predictor")
 
 
 class StoreError(Exception):
@@ -175,6 +177,8 @@ class ModelStore:
         try:
             return model_artifact.load(self.code, folder, self.threads)
         except model_artifact.ModelLoadError as exc:
+            if exc.traceback:
+                log.error("model in %s not loaded: %s", folder, exc, exc_info=exc)
             raise BadRequest(str(exc)) from exc
         except MemoryError:
             raise OutOfMemory(f"out of memory while loading the model in {folder}") from None

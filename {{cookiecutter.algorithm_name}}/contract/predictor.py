@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
@@ -30,7 +31,6 @@ log = logging.getLogger("predictor")
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s [pid %(process)d] %(message)s")
 
 WORKERS = serving.workers()
-DEFAULT_ACCEPT = os.environ.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", payloads.CSV)
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
 BOOT_ERROR = 3  # gunicorn's "worker failed to boot": the master stops, and so does serve
 
@@ -38,87 +38,117 @@ BOOT_ERROR = 3  # gunicorn's "worker failed to boot": the master stops, and so d
 def boot() -> Flask:
     """gunicorn's app (wsgi.py): model.py imported and checked once per worker, then the model loaded.
 
-    A model.py that breaks the interface is a bug to fix, so the worker exits and serve stops
-    with the one sentence that names it; a model that fails to load leaves /ping at 503."""
+    A model.py that breaks the interface, or a setting the model cannot follow, is a bug to fix, so the
+    worker exits and serve stops with the one sentence that names it; a model that fails to load leaves
+    /ping at 503."""
     try:
         code = interface.load_model_code()
-    except interface.InterfaceError as exc:
+        return create_app(code)
+    except (interface.InterfaceError, serving.SettingError) as exc:
         print(f"serve: {exc}", file=sys.stderr, flush=True)
         sys.exit(BOOT_ERROR)
-    return create_app(code)
 
 
 def create_app(code: ModuleType) -> Flask:
     """The Flask app serving model.py's model from /opt/ml/model, or a multi-model container's models."""
+    content_types, accept_order = served_types(code)  # a default type the model cannot answer stops here
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = serving.max_body_mb() * 1024 * 1024
     threads = serving.threads_per_worker(WORKERS)
-    multi_model = serving.multi_model()
-    model, load_error = None, None
-    if not multi_model:  # a multi-model container has no /opt/ml/model
-        try:
-            model = model_artifact.load(code, Paths.from_env().model, threads)
-        except model_artifact.ModelLoadError as exc:
-            load_error = str(exc)
-            log.error("model not loaded, /ping answers 503: %s", load_error)
+    add_error_handlers(app)
+
+    @app.get("/execution-parameters")
+    def execution_parameters() -> Response:
+        return app.json.response(serving.execution_parameters(WORKERS))
+
+    if serving.multi_model():  # a multi-model container has no /opt/ml/model
+        add_multi_model_routes(app, code, threads, content_types, accept_order)
+    else:
+        add_single_model_routes(app, code, threads, content_types, accept_order)
+    return app
+
+
+def add_error_handlers(app: Flask) -> None:
+    """Every error answered as JSON {"error": sentence}: HTTP's own, model.py's predict failing and
+    anything unforeseen (both 500, with the traceback logged)."""
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
         return error(exc.code or 500, exc.description or exc.name)
+
+    @app.errorhandler(model_artifact.PredictionError)
+    def prediction_error(exc: model_artifact.PredictionError) -> Response:
+        log.error("%s", exc, exc_info=exc)  # the traceback of model.py's predict
+        return error(500, str(exc))
 
     @app.errorhandler(Exception)
     def unexpected_error(exc: Exception) -> Response:
         log.exception("unexpected error")
         return error(500, f"internal error: {type(exc).__name__}: {exc}")
 
+
+def add_single_model_routes(app: Flask, code: ModuleType, threads: int, content_types: list[str], accept_order):
+    """/ping, /metadata and /invocations for the model in /opt/ml/model; one that fails to load leaves
+    them at 503 with the reason (logged once, here)."""
+    model, load_error = None, None
+    try:
+        model = model_artifact.load(code, Paths.from_env().model, threads)
+    except model_artifact.ModelLoadError as exc:
+        load_error = str(exc)
+        log.error("model not loaded, /ping answers 503: %s", load_error, exc_info=exc if exc.traceback else None)
+
     @app.get("/ping")
     def ping() -> Response:
-        if load_error is not None:
-            return error(503, load_error)
-        return Response(status=200)
-
-    @app.get("/execution-parameters")
-    def execution_parameters() -> Response:
-        return app.json.response(serving.execution_parameters(WORKERS))
-
-    # model.py's own types first: its hooks may take over a built-in type too. A transform serves
-    # only its own types (it does the whole request).
-    own_in, own_out = interface.constant(code, "INPUT_TYPES"), interface.constant(code, "OUTPUT_TYPES")
-    if hasattr(code, "transform"):
-        content_types = list(own_in)
-        accept_order = list(dict.fromkeys([t for t in (DEFAULT_ACCEPT,) if t in own_out] + list(own_out)))
-    else:
-        content_types = list(dict.fromkeys([*own_in, *payloads.CONTENT_TYPES]))
-        accept_order = list(dict.fromkeys([DEFAULT_ACCEPT, *own_out, *payloads.ACCEPT_TYPES]))
+        return Response(status=200) if load_error is None else error(503, load_error)
 
     @app.get("/metadata")
     def model_metadata() -> Response:
-        if multi_model:
-            return error(404, "this is a multi-model container: GET /models/{model_name}/metadata")
         if model is None:
             return error(503, load_error)
         return app.json.response(metadata(model, content_types, accept_order))
 
     @app.post("/invocations")
     def invocations() -> Response:
-        if multi_model:
-            return error(404, "this is a multi-model container: invoke POST /models/{model_name}/invoke")
-        if model is None:
-            return error(503, load_error)
-        return invoke(model, content_types, accept_order)
+        return error(503, load_error) if model is None else invoke(model, content_types, accept_order)
 
-    if multi_model:
-        registry = Path(os.environ.get(serving.REGISTRY_VARIABLE) or tempfile.mkdtemp(prefix="models-"))
-        add_model_routes(app, model_store.ModelStore(registry, code, threads, WORKERS), content_types, accept_order)
+    @app.route("/models", methods=["GET", "POST"])
+    @app.route("/models/<path:name>", methods=["GET", "DELETE"])
+    @app.post("/models/<path:name>/invoke")
+    def single_model(name: str = "") -> Response:
+        return error(404, "this container serves one model (/invocations); SAGEMAKER_MULTI_MODEL=true serves many")
+
+
+def add_multi_model_routes(app: Flask, code: ModuleType, threads: int, content_types: list[str], accept_order):
+    """A multi-model container: healthy once model.py is imported, its models under /models."""
+
+    @app.get("/ping")
+    def ping() -> Response:
+        return Response(status=200)
+
+    @app.get("/metadata")
+    def model_metadata() -> Response:
+        return error(404, "this is a multi-model container: GET /models/{model_name}/metadata")
+
+    @app.post("/invocations")
+    def invocations() -> Response:
+        return error(404, "this is a multi-model container: invoke POST /models/{model_name}/invoke")
+
+    registry = Path(os.environ.get(serving.REGISTRY_VARIABLE) or tempfile.mkdtemp(prefix="models-"))
+    add_model_routes(app, model_store.ModelStore(registry, code, threads, WORKERS), content_types, accept_order)
+
+
+def served_types(code: ModuleType) -> tuple[list[str], list[str]]:
+    """The request types served and the answer types, the default (SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT,
+    else CSV when answered) first. model.py's own types come first: its hooks may take over a built-in
+    type too. A transform serves only its own types (it does the whole request)."""
+    own_in, own_out = interface.constant(code, "INPUT_TYPES"), interface.constant(code, "OUTPUT_TYPES")
+    if hasattr(code, "transform"):
+        content_types, answerable = list(own_in), list(own_out)
     else:
-
-        @app.route("/models", methods=["GET", "POST"])
-        @app.route("/models/<path:name>", methods=["GET", "DELETE"])
-        @app.post("/models/<path:name>/invoke")
-        def single_model(name: str = "") -> Response:
-            return error(404, "this container serves one model (/invocations); SAGEMAKER_MULTI_MODEL=true serves many")
-
-    return app
+        content_types = list(dict.fromkeys([*own_in, *payloads.CONTENT_TYPES]))
+        answerable = list(dict.fromkeys([*own_out, *payloads.ACCEPT_TYPES]))
+    default = serving.default_accept(answerable, payloads.CSV if payloads.CSV in answerable else answerable[0])
+    return content_types, list(dict.fromkeys([default, *answerable]))
 
 
 def add_model_routes(app: Flask, store: model_store.ModelStore, content_types: list[str], accept_order: list[str]):
@@ -174,8 +204,9 @@ def error(status: int, message: str) -> Response:
 
 
 def call(what: str, function, *args):
-    """model.py's function: its RequestError is answered with its 4xx, a ValueError with 400 (bad
-    input); anything else propagates to the 500 handler, which logs the traceback."""
+    """model.py's input_fn, output_fn or transform: its RequestError is answered with its 4xx, a
+    ValueError with 400 (a body it cannot read or answer); anything else propagates to the 500
+    handler, which logs the traceback (predict's failures too, even inside a transform)."""
     try:
         return function(*args)
     except RequestError:
@@ -184,7 +215,31 @@ def call(what: str, function, *args):
         raise RequestError(f"{what}: {exc}") from None
 
 
-PREDICTING = "cannot predict for these features"
+def predicting(what: str, function, features):
+    """model.py's predict or predict_proba on rows the contract has checked: its RequestError is its 4xx;
+    any other exception is a bug in model.py, a PredictionError (500, its traceback logged), but for a
+    ValueError on rows with missing values, which the model refuses (a 400: model.json cannot tell)."""
+    try:
+        return function(features)
+    except (RequestError, model_artifact.PredictionError):
+        raise
+    except ValueError as exc:
+        if has_missing(features):
+            raise RequestError(
+                f"this model does not take missing values (an empty cell, NaN or null): send every feature "
+                f"(model.py's {what} raised ValueError: {exc})"
+            ) from None
+        raise model_artifact.PredictionError(f"model.py's {what} raised ValueError: {exc}") from exc
+    except Exception as exc:
+        raise model_artifact.PredictionError(f"model.py's {what} raised {type(exc).__name__}: {exc}") from exc
+
+
+def has_missing(features) -> bool:
+    """Whether rows (a number matrix or a table) hold a missing value; asked only once predict failed."""
+    if hasattr(features, "isna"):
+        return bool(features.isna().to_numpy().any())
+    array = np.asarray(features)
+    return array.dtype.kind == "f" and bool(np.isnan(array).any())
 
 
 def context_for(model: model_artifact.Model, target_model: str | None, attributes: dict[str, str]) -> interface.Context:
@@ -200,8 +255,8 @@ def context_for(model: model_artifact.Model, target_model: str | None, attribute
         target_model=target_model,
         asked_probabilities=wants_probabilities(attributes),
         estimator=model.estimator,
-        _predict=lambda features: call(PREDICTING, model.predict, features),
-        _probabilities=lambda features: call(PREDICTING, model.predict_proba, features),
+        _predict=lambda features: predicting("predict", model.predict, features),
+        _probabilities=lambda features: predicting("predict_proba", model.predict_proba, features),
     )
 
 
@@ -248,6 +303,7 @@ def respond(model: model_artifact.Model, content_types: list[str], accept_order:
         return Response(answer, status=200, mimetype=accept)
     if content_type in interface.constant(code, "INPUT_TYPES"):
         features = call(f"cannot read this {content_type} body", code.input_fn, body, content_type, context)
+        features = checked_width(model, features)
     else:
         features = decoded(model, body, content_type)
     if context is not None:
@@ -255,11 +311,11 @@ def respond(model: model_artifact.Model, content_types: list[str], accept_order:
     asked = wants_probabilities(attributes)
     if asked and not model.has_probabilities:
         raise RequestError(model.no_probabilities())
-    predictions = call(PREDICTING, model.predict, features)
+    predictions = predicting("predict", model.predict, features)
     if accept in interface.constant(code, "OUTPUT_TYPES"):
         answer = call(f"cannot answer in {accept}", code.output_fn, predictions, accept, context)
     else:
-        probabilities = call(PREDICTING, model.predict_proba, features) if asked else None
+        probabilities = predicting("predict_proba", model.predict_proba, features) if asked else None
         answer = payloads.encode(accept, predictions, probabilities, model.classes)
     return Response(answer, status=200, mimetype=accept)
 
@@ -273,8 +329,15 @@ def decoded(model: model_artifact.Model, body: bytes, content_type: str):
         )
     except payloads.PayloadError as exc:
         raise RequestError(str(exc)) from None
-    if features.shape[1] != model.n_features:
-        raise RequestError(f"each row needs {model.n_features} features, this request has {features.shape[1]}")
+    return checked_width(model, features)
+
+
+def checked_width(model: model_artifact.Model, features):
+    """Rows of as many features as the model was trained on (model.json's n_features), or a 400 before
+    predict: a wrong width is the client's mistake, not a failure of the model."""
+    shape = getattr(features, "shape", ())
+    if len(shape) == 2 and shape[1] != model.n_features:
+        raise RequestError(f"each row needs {model.n_features} features, this request has {shape[1]}")
     return features
 
 

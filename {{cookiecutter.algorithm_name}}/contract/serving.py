@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from contract import hosting
+from contract.cpus import cpu_count
 
 NGINX_TEMPLATE = Path(__file__).with_name("nginx.conf")
 
@@ -54,7 +55,11 @@ ENVIRONMENT = {
         "`errors`",
         "nginx's access log on stdout: `errors` (4xx and 5xx only), `all` (every request; costs throughput), `off`",
     ),
-    "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": ("`text/csv`", "the answer type for a missing Accept or `*/*`"),
+    "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": (
+        "`text/csv`",
+        "the answer type for a missing Accept or `*/*`: a type the model answers (the built-in types and "
+        "`OUTPUT_TYPES`; a `transform`'s own only), else `serve` stops with a sentence naming them",
+    ),
     "SAGEMAKER_MAX_PAYLOAD_IN_MB": ("", "echoed by `/execution-parameters` when a batch job sets it"),
     "SAGEMAKER_BATCH_STRATEGY": ("", "echoed by `/execution-parameters` when a batch job sets it"),
     "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS": ("", "echoed by `/execution-parameters` when a batch job sets it"),
@@ -64,39 +69,6 @@ ENVIRONMENT = {
         "endpoint's models): `train` logs it ([model-files.md](model-files.md))",
     ),
 }
-
-
-CGROUP_CPU_FILES = (
-    Path("/sys/fs/cgroup/cpu.max"),  # cgroup v2: "<quota> <period>" or "max <period>"
-    Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"),  # cgroup v1: quota (-1: none), period beside it
-)
-
-
-def cpu_count() -> int:
-    """The CPUs this container may use: its CPU set, capped by its cgroup's CPU quota.
-
-    `docker run --cpus`, an inference component's NumberOfCpuCoresRequired and ECS-style limits
-    set a quota, not a CPU set: the host's core count would start more workers than the
-    container gets time for."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    quota = cgroup_cpu_quota()
-    return max(1, min(cores, quota)) if quota else cores
-
-
-def cgroup_cpu_quota() -> int | None:
-    """The cgroup's CPU quota in whole CPUs (rounded up), or None without one."""
-    v2, v1 = CGROUP_CPU_FILES
-    try:
-        if v2.exists():
-            quota, period = v2.read_text().split()[:2]
-        else:
-            quota = v1.read_text().strip()
-            period = v1.with_name("cpu.cfs_period_us").read_text().strip()
-        if quota in ("max", "-1"):
-            return None
-        return max(1, -(-int(quota) // int(period)))
-    except (OSError, ValueError):
-        return None
 
 
 def _integer(names: tuple[str, ...], default: int, low: int, high: int) -> int:
@@ -161,6 +133,22 @@ def access_log() -> str:
     if value not in ACCESS_LOGS:
         raise SettingError(f"ACCESS_LOG={value!r} is not one of {', '.join(ACCESS_LOGS)}")
     return ACCESS_LOGS[value]
+
+
+DEFAULT_ACCEPT_VARIABLE = "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"
+
+
+def default_accept(answerable: list[str], fallback: str) -> str:
+    """The answer's type for a request without Accept (or */*): SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT,
+    which must be one of the types the model answers (answerable), else fallback."""
+    value = os.environ.get(DEFAULT_ACCEPT_VARIABLE, "").strip()
+    if not value:
+        return fallback
+    if value.lower() not in answerable:
+        raise SettingError(
+            f"{DEFAULT_ACCEPT_VARIABLE}={value!r} is not a type this model answers; use one of {', '.join(answerable)}"
+        )
+    return value.lower()
 
 
 REGISTRY_VARIABLE = "MULTI_MODEL_REGISTRY"  # set by serve: a folder all its workers share

@@ -27,7 +27,7 @@ from types import ModuleType
 
 import numpy as np
 
-from contract import {% if cookiecutter.framework != "scikit-learn" %}checkpoints, {% endif %}dataset, hyperparameters, interface, metrics, model_artifact, tables
+from contract import {% if cookiecutter.framework != "scikit-learn" %}checkpoints, {% endif %}cpus, dataset, hyperparameters, interface, metrics, model_artifact, tables
 from contract.cluster import Cluster, PeerError, SingleHost, one_host_trains, single_host
 from contract.interface import Data, Job
 from contract.paths import Paths
@@ -103,44 +103,9 @@ def train(paths: Paths, code: ModuleType) -> None:
 
 def train_on(paths: Paths, config: dict, params: dict, cluster: Cluster, cluster_group, code: ModuleType) -> None:
     with cluster_group as group:
-        feature_type = interface.constant(code, "FEATURE_TYPE")
-        reading = (feature_type, interface.constant(code, "LABEL"), interface.constant(code, "COLUMNS"))
-        train_table = read_share(paths, config, "training", group, *reading)
-        valid_table = None
-        if "validation" in config["channels"] or paths.channel("validation").is_dir():
-            valid_table = read_share(paths, config, "validation", group, *reading)
-        tables_read = [t for t in (train_table, valid_table) if t is not None]
-        widths = group.union([str(t.features.shape[1]) for t in tables_read])
-        if len(widths) > 1:
-            raise TrainingError(
-                f"the data has {' and '.join(widths)} feature columns in different files or hosts; "
-                "every file of every channel needs the same columns"
-            )
-        headers = group.union([",".join(t.feature_names) if t.feature_names else "(none)" for t in tables_read])
-        if len(headers) > 1:
-            raise TrainingError(
-                f"the channels or hosts have different headers ({'; '.join(headers)}); every file of every "
-                "channel needs the same header, or none"
-            )
-        columns = None
-        if reading[2]:  # a table: categories fixed by every host's training rows, then DataFrames
-            names = train_table.feature_names
-            columns = tables.schema(names, tables.kinds(names, reading[2]), train_table.features, group.union)
-            for table in tables_read:
-                table.features = tables.frame(columns, table.features)
-
-        if len(train_table.labels) < MIN_ROWS:
-            raise TrainingError(
-                f"training has {len(train_table.labels)} row(s) here; at least {MIN_ROWS} are needed to fit a model"
-            )
+        train_table, valid_table, columns = read_tables(paths, config, group, code)
         given = hyperparameters.Tracked(params)  # what model.py reads of them, for the check below
-        task = (code.task_of(given) if hasattr(code, "task_of") else None) or infer_task(train_table.labels, group)
-        classes, y = encode_labels(task, train_table.labels, "training", group=group)
-        y_valid = None
-        if valid_table is not None:
-            _, y_valid = encode_labels(task, valid_table.labels, "validation", classes, group)
-        print(f"task: {task}" + (f", classes: {', '.join(classes)}" if classes is not None else ""), flush=True)
-
+        task, classes, y, y_valid = label_rows(code, given, train_table, valid_table, group)
 {%- if cookiecutter.framework == "scikit-learn" %}
         if paths.checkpoints.is_dir():  # a CheckpointConfig (managed spot training)
             print(
@@ -155,24 +120,8 @@ def train_on(paths: Paths, config: dict, params: dict, cluster: Cluster, cluster
 {%- endif %}
         names = train_table.feature_names
         validation = None if valid_table is None else Data(valid_table.features, y_valid, names)
-        with warnings.catch_warnings(record=True) as heard:  # a library's word on parameters it did not use
-            warnings.simplefilter("always")
-            try:
-                estimator = code.fit(given, Data(train_table.features, y, names), validation, job)
-            except TypeError as exc:  # an estimator given a keyword it does not take
-                framework = interface.constant(code, "FRAMEWORK")
-                hyperparameters.unused_by_library([str(exc)], params, framework, others=False)
-                raise
-    shown = (w for w in heard if not issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning)))
-    for message in dict.fromkeys((str(w.message), w.category) for w in shown):  # shown, once each
-        print(f"{message[1].__name__}: {message[0].strip()}", file=sys.stderr, flush=True)
-    check_reached(code, params, estimator, [str(w.message) for w in heard])
-    if given.unread():
-        print(
-            f"warning: hyperparameter(s) {', '.join(given.unread())} never reached model.py (task_of and fit did "
-            "not read them): pass them to your model, or remove them from hyperparameters.json",
-            flush=True,
-        )
+        estimator, heard = fit_model(code, given, params, Data(train_table.features, y, names), validation, job)
+    report_fit(code, params, given, estimator, heard)
     report_metrics(code, task, estimator, "train", train_table.features, y)
     if valid_table is not None:
         report_metrics(code, task, estimator, "validation", valid_table.features, y_valid)
@@ -189,8 +138,90 @@ def train_on(paths: Paths, config: dict, params: dict, cluster: Cluster, cluster
         "versions": code.versions() if hasattr(code, "versions") else {},
         **({"columns": columns} if columns else {}),  # a table's columns: name, kind, categories
     }
-    probe = train_table.features[:PROBE_ROWS]
-    names = model_artifact.save(code, paths.model, estimator, meta, probe, job.threads)
+    write_model(paths, code, estimator, meta, train_table.features[:PROBE_ROWS], job.threads)
+
+
+def read_tables(paths: Paths, config: dict, group, code: ModuleType) -> tuple:
+    """(training, validation or None, a table's columns or None): this host's share of each channel,
+    checked to have the same columns as every other file and host; a table's rows as DataFrames."""
+    feature_type = interface.constant(code, "FEATURE_TYPE")
+    reading = (feature_type, interface.constant(code, "LABEL"), interface.constant(code, "COLUMNS"))
+    train_table = read_share(paths, config, "training", group, *reading)
+    valid_table = None
+    if "validation" in config["channels"] or paths.channel("validation").is_dir():
+        valid_table = read_share(paths, config, "validation", group, *reading)
+    tables_read = [t for t in (train_table, valid_table) if t is not None]
+    check_same_columns(tables_read, group)
+    columns = None
+    if reading[2]:  # a table: categories fixed by every host's training rows, then DataFrames
+        names = train_table.feature_names
+        columns = tables.schema(names, tables.kinds(names, reading[2]), train_table.features, group.union)
+        for table in tables_read:
+            table.features = tables.frame(columns, table.features)
+    return train_table, valid_table, columns
+
+
+def check_same_columns(tables_read: list, group) -> None:
+    """Every file of every channel on every host has the same number of columns and the same header."""
+    widths = group.union([str(t.features.shape[1]) for t in tables_read])
+    if len(widths) > 1:
+        raise TrainingError(
+            f"the data has {' and '.join(widths)} feature columns in different files or hosts; "
+            "every file of every channel needs the same columns"
+        )
+    headers = group.union([",".join(t.feature_names) if t.feature_names else "(none)" for t in tables_read])
+    if len(headers) > 1:
+        raise TrainingError(
+            f"the channels or hosts have different headers ({'; '.join(headers)}); every file of every "
+            "channel needs the same header, or none"
+        )
+
+
+def label_rows(code: ModuleType, given, train_table, valid_table, group) -> tuple:
+    """(task, classes, y, y_valid): the task (model.py's task_of, else inferred from the labels) and
+    the labels encoded as fit gets them (class codes 0..k-1, or floats)."""
+    if len(train_table.labels) < MIN_ROWS:
+        raise TrainingError(
+            f"training has {len(train_table.labels)} row(s) here; at least {MIN_ROWS} are needed to fit a model"
+        )
+    task = (code.task_of(given) if hasattr(code, "task_of") else None) or infer_task(train_table.labels, group)
+    classes, y = encode_labels(task, train_table.labels, "training", group=group)
+    y_valid = None
+    if valid_table is not None:
+        _, y_valid = encode_labels(task, valid_table.labels, "validation", classes, group)
+    print(f"task: {task}" + (f", classes: {', '.join(classes)}" if classes is not None else ""), flush=True)
+    return task, classes, y, y_valid
+
+
+def fit_model(code: ModuleType, given, params: dict, train: Data, validation: Data | None, job: Job) -> tuple:
+    """(model.py's fitted model, the warnings heard while it fitted)."""
+    with warnings.catch_warnings(record=True) as heard:  # a library's word on parameters it did not use
+        warnings.simplefilter("always")
+        try:
+            return code.fit(given, train, validation, job), heard
+        except TypeError as exc:  # a scikit-learn estimator given a keyword it does not take
+            framework = interface.constant(code, "FRAMEWORK")
+            hyperparameters.unused_by_library([str(exc)], params, framework, others=False)
+            raise
+
+
+def report_fit(code: ModuleType, params: dict, given, estimator, heard: list) -> None:
+    """The library's warnings (once each), then the check that every hyperparameter reached the model."""
+    shown = (w for w in heard if not issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning)))
+    for message in dict.fromkeys((str(w.message), w.category) for w in shown):  # shown, once each
+        print(f"{message[1].__name__}: {message[0].strip()}", file=sys.stderr, flush=True)
+    check_reached(code, params, estimator, [str(w.message) for w in heard])
+    if given.unread():
+        print(
+            f"warning: hyperparameter(s) {', '.join(given.unread())} never reached model.py (task_of and fit did "
+            "not read them): pass them to your model, or remove them from hyperparameters.json",
+            flush=True,
+        )
+
+
+def write_model(paths: Paths, code: ModuleType, estimator, meta: dict, probe, threads: int) -> None:
+    """The model and model.json into /opt/ml/model (the leader's part), and model.json's digest logged."""
+    names = model_artifact.save(code, paths.model, estimator, meta, probe, threads)
     print(f"model saved to {paths.model}: {', '.join(names)}", flush=True)
     digest = model_artifact.sha256(paths.model / model_artifact.META)
     print(f"model digest: {model_artifact.PINNED}={digest} (pin it in the endpoint's environment)", flush=True)
@@ -397,11 +428,12 @@ def report_metrics(code: ModuleType, task: str, estimator, channel: str, feature
 
 
 def cpu_count() -> int:
-    """Threads for training: OMP_NUM_THREADS when set (e.g. to share a host), else every core."""
+    """Threads for training: OMP_NUM_THREADS when set (e.g. to share a host), else the CPUs the
+    container may use (its CPU quota honoured, as serving's worker count does)."""
     configured = os.environ.get("OMP_NUM_THREADS", "")
     if configured.isdigit() and int(configured) > 0:
         return int(configured)
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return cpus.cpu_count()
 
 
 def failure_reason(exc: Exception) -> str:
