@@ -199,7 +199,7 @@ def fit_model(code: ModuleType, given, params: dict, train: Data, validation: Da
         warnings.simplefilter("always")
         try:
             return code.fit(given, train, validation, job), heard
-        except TypeError as exc:  # a scikit-learn estimator given a keyword it does not take
+        except TypeError as exc:  # an estimator given a keyword it does not take
             framework = interface.constant(code, "FRAMEWORK")
             hyperparameters.unused_by_library([str(exc)], params, framework, others=False)
             raise

@@ -247,7 +247,7 @@ def loading(exc: Exception):
          "model.py's load could not import catboost: add it to requirements.txt", False),
         (EOFError("Ran out of input"), "a file is missing, truncated or corrupt: train the model again", False),
         (FileNotFoundError(2, "No such file or directory"), "a file is missing, truncated or corrupt", False),
-        (model_artifact.SaveError("skops will not load model.skops: ..."), "skops will not load model.skops", False),
+        (model_artifact.SaveError("the format will not load model.bin: ..."), "will not load model.bin", False),
         (AttributeError("'Booster' object has no attribute 'x'"),
          "model.py's load raised AttributeError: 'Booster' object has no attribute 'x'", True),
     ],

@@ -376,7 +376,7 @@ def test_bad_server_settings_fail_clearly(trained, variable, value):
 @pytest.mark.deep
 def test_a_default_accept_the_model_cannot_answer_stops_serve_and_one_it_can_is_the_default(trained, tmp_path):
     env = program_env(trained, SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT="application/xml", SAGEMAKER_MODEL_SERVER_WORKERS=1)
-    result = subprocess.run([str(PROGRAM / "serve")], env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run([str(CONTRACT / "serve")], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     sentence = "serve: SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT='application/xml' is not a type this model answers"
     assert sentence in result.stderr, result.stderr
