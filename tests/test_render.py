@@ -33,6 +33,7 @@ PROGRAM_FILES = [
     "contract/tables.py",
     "contract/training.py",
     "hyperparameters.json",
+    "iteration_metrics.json",
     "model.py",
     "serve",
     "train",

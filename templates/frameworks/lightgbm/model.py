@@ -44,7 +44,8 @@ CHECKPOINTS = True  # fit writes job.checkpoints and goes on from job.checkpoint
 # hosts (one host learns serially, whatever it says), so the booster may not report it as given.
 OWN_HYPERPARAMETERS = ("objective", "metric", "num_iterations", "early_stopping_rounds", "num_class", "tree_learner")
 # What the validation channel may print each iteration: every metric choice. SageMaker's
-# MetricDefinitions are built from this tuple, so a name missing here would not be recorded.
+# MetricDefinitions are built from this tuple, so a name missing here would not be recorded
+# (after a change, `make metrics` copies it to iteration_metrics.json, which the lifecycle reads).
 ITERATION_METRICS: tuple[str, ...] = (
     "binary_logloss",
     "binary_error",

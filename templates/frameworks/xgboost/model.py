@@ -42,7 +42,8 @@ CHECKPOINTS = True  # fit writes job.checkpoints and goes on from job.checkpoint
 # `train` checks that the booster holds it (fitted_params below): a misspelled or dropped name fails.
 OWN_HYPERPARAMETERS = ("objective", "eval_metric", "num_round", "early_stopping_rounds", "num_class")
 # What the validation channel may print each round: every eval_metric choice. SageMaker's
-# MetricDefinitions are built from this tuple, so a name missing here would not be recorded.
+# MetricDefinitions are built from this tuple, so a name missing here would not be recorded
+# (after a change, `make metrics` copies it to iteration_metrics.json, which the lifecycle reads).
 ITERATION_METRICS: tuple[str, ...] = (
     "logloss",
     "error",
