@@ -25,6 +25,7 @@ PROGRAM_FILES = [
     "contract/metrics.py",
     "contract/model_artifact.py",
     "contract/model_store.py",
+    "contract/multihost.py",
     "contract/nginx.conf",
     "contract/paths.py",
     "contract/payloads.py",

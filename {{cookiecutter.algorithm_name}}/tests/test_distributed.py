@@ -1,17 +1,16 @@
 """Training on two instances, for real: SDK local mode with instance_count=2 starts two containers
 (algo-1, algo-2) on one compose network, exactly as SageMaker starts a multi-instance job.
 
-A framework that trains across hosts (XGBoost, LightGBM: model.join) must have both hosts take
+A framework that trains across hosts (XGBoost, LightGBM: contract/multihost.py) must have both hosts take
 part, each with its share of the data, and give a model as good as one trained on all the data
 on one host. The others train on algo-1 while algo-2 waits for it (local mode stops every
 container once one exits): the job must still succeed with one model written.
 
-LightGBM's network also runs here without containers: two host processes on this machine (the
-ports patched apart, as two containers would each have their own), for the trees they build and
-for the hosts that fail to come or leave.
+The whole `train` on two hosts also runs here without containers: two host processes on this
+machine (the ports patched apart, as two containers would each have their own); so does
+LightGBM's network, for the trees it builds and for the hosts that fail to come or leave.
 """
 
-import importlib.util
 import re
 import sys
 import tarfile
@@ -23,12 +22,15 @@ import pytest
 from conftest import PROJECT, is_complete_model, load_model, model_input, run_train, write_channel
 
 import model as framework
-from contract import model_artifact
+from contract import model_artifact, multihost
 
 pytestmark = pytest.mark.deep  # training across hosts (make test-all)
 
+# How model.py's model trains across hosts (the contract's choice): None, on one host.
+JOIN = multihost.join_for(framework)
+across_hosts = pytest.mark.applies(JOIN is not None, reason="training across hosts (contract/multihost.py)")
 # LightGBM's network, rendered only for LightGBM, and model.py training across hosts with it.
-LIGHTGBM = hasattr(framework, "join") and importlib.util.find_spec("contract.lightgbm_network") is not None
+LIGHTGBM = JOIN is not None and JOIN.__module__ == "contract.lightgbm_network"
 lightgbm_only = pytest.mark.applies(LIGHTGBM, reason="LightGBM's network (contract/lightgbm_network.py)")
 
 
@@ -89,7 +91,7 @@ def test_two_instances(image, opt_ml, tmp_path):
         archive.extractall(model_dir, filter="data")
     assert is_complete_model(sorted(p.name for p in model_dir.iterdir()))
 
-    if hasattr(framework, "join"):  # one model, trained together
+    if JOIN is not None:  # one model, trained together
         assert re.search(r"joined as rank 0 of 2", output) and re.search(r"joined as rank 1 of 2", output), output
         assert "(share 1 of 2)" in output and "(share 2 of 2)" in output
         assert re.search(r"writes the model", output)  # the second host leaves the model to the first
@@ -138,7 +140,7 @@ def test_a_missing_peer(image, tmp_path):
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     took = time.monotonic() - started
-    if not hasattr(framework, "join"):
+    if JOIN is None:
         assert result.returncode == 0, result.stderr
         assert (opt_ml / "model" / model_artifact.META).exists()
         return
@@ -151,17 +153,20 @@ def test_a_missing_peer(image, tmp_path):
         assert took < 60, f"the job took {took:.0f} s to give up on a host with PEER_TIMEOUT_SECONDS=10"
 
 
-# LightGBM's network between host processes. The hosts are "localhost" (the leader: its name must
-# resolve) and "worker"; each process gets its own LightGBM port and /opt/ml, as a container would.
+# The framework's network between host processes. The hosts are "localhost" (the leader: its name
+# must resolve) and "worker"; each process gets its own ports and /opt/ml, as a container would.
 TWO_HOSTS = ("localhost", "worker")
-# What a host process runs: join (its ports patched in), then the test's body.
+# What a host process runs: the framework's network module `net` (its ports patched in), then the test's body.
 HOST_PROGRAM = """
 import json, os, sys
 sys.path[:0] = [os.environ["PROGRAM"], os.environ["TESTS"]]
-from contract import lightgbm_network as net
+from contract import multihost
 from contract.cluster import Cluster
 from contract.paths import Paths
-net.EXCHANGE_PORT, net.LISTEN_PORT = int(os.environ["EXCHANGE_PORT"]), int(os.environ["LISTEN_PORT"])
+net = sys.modules[multihost.join.__module__]
+for port in ("EXCHANGE_PORT", "LISTEN_PORT", "TRACKER_PORT"):  # LightGBM's meeting point and links, XGBoost's tracker
+    if hasattr(net, port):
+        setattr(net, port, int(os.environ[port]))
 host = Cluster.from_resourceconfig(json.loads(Paths.from_env().resourceconfig.read_text()))
 """
 # model.fit on this host's half of the training rows, inside join; the trees and held-out answers printed.
@@ -175,7 +180,7 @@ labels, X = noisy_task()
 y = np.unique(labels, return_inverse=True)[1]
 params = hyperparameters.parse({"tree_learner": os.environ["LEARNER"]}, hyperparameters.load_schema())
 from contract.cluster import single_host
-with model.join(host) if host.world > 1 else single_host() as group:  # as training.py chooses
+with net.join(host) if host.world > 1 else single_host() as group:  # as training.py chooses
     mine = slice(group.rank, 4000, group.world)
     trained = model.fit(params, Data(X[mine], y[mine], None), Data(X[4000:5000], y[4000:5000], None),
                         Job("classification", 3, 1))
@@ -215,7 +220,8 @@ def start_hosts(tmp_path, body: str, hosts=TWO_HOSTS, timeout: int = 20, **env) 
         opt_ml = host_opt_ml(tmp_path, host)
         resources = {"current_host": names[rank], "hosts": names}
         (opt_ml / "input" / "config" / "resourceconfig.json").write_text(json.dumps(resources))
-        settings = dict(PROGRAM=PROGRAM, TESTS=PROJECT / "tests", EXCHANGE_PORT=exchange, LISTEN_PORT=free_port())
+        ports = dict(EXCHANGE_PORT=exchange, LISTEN_PORT=free_port(), TRACKER_PORT=exchange)
+        settings = dict(PROGRAM=PROGRAM, TESTS=PROJECT / "tests", **ports)
         processes.append(subprocess.Popen(
             [sys.executable, "-c", HOST_PROGRAM + body],
             env=program_env(opt_ml, PEER_TIMEOUT_SECONDS=timeout, OMP_NUM_THREADS=1, **settings, **env),
@@ -252,11 +258,12 @@ def test_lightgbm_hosts_build_the_same_trees(tmp_path, learner):
     assert first["accuracy"] >= alone - 0.02
 
 
-@lightgbm_only
-def test_lightgbm_train_on_two_hosts(tmp_path):
-    """The whole `train` on two host processes: each reads its share of training and all of
-    validation, both score every iteration alike, algo-1 alone writes the model, and the other
-    host ends only once it is written."""
+@across_hosts
+def test_train_on_two_hosts(tmp_path):
+    """The whole `train` on two host processes, joined by the contract (model.py imports nothing of
+    the framework's network for it): each reads its share of training (LightGBM: all of validation),
+    both score every iteration alike, algo-1 alone writes the model, and the other host ends only
+    once it is written."""
     labels, X = noisy_task(3000)
     for host in TWO_HOSTS:
         write_channel(host_opt_ml(tmp_path, host), "training", labels[:2000], X[:2000], files=4)
@@ -268,7 +275,8 @@ def test_lightgbm_train_on_two_hosts(tmp_path):
     leader, worker = (results[host][1] for host in TWO_HOSTS)
     assert "joined as rank 0 of 2" in leader and "joined as rank 1 of 2" in worker
     assert "(share 1 of 2)" in leader and "(share 2 of 2)" in worker
-    assert "validation: 1000 rows" in worker and "(all of it, on every host)" in worker
+    if LIGHTGBM:
+        assert "validation: 1000 rows" in worker and "(all of it, on every host)" in worker
     assert "waiting for localhost to write the model" in worker
     scores = [[line for line in out.splitlines() if re.match(r"\[\d+\] validation:", line)] for out in (leader, worker)]
     assert len(scores[0]) > 5 and scores[0] == scores[1]

@@ -26,7 +26,7 @@ import numpy as np
 from contract.boosting import Choices, Rounds
 from contract.hyperparameters import HyperparameterError
 from contract.interface import Data, Job
-from contract.lightgbm_network import join, network_params  # noqa: F401 (join: the contract trains across hosts with it)
+from contract.lightgbm_network import network_params
 
 FRAMEWORK = "lightgbm"
 # A table by column name (the README's worked change "churn"): header name -> "number", "category" or

@@ -26,7 +26,6 @@ import xgboost
 from contract.boosting import Choices, Rounds
 from contract.hyperparameters import HyperparameterError
 from contract.interface import Data, Job
-from contract.xgboost_collective import join  # noqa: F401 (the contract trains across hosts with it)
 
 FRAMEWORK = "xgboost"
 # A table by column name (the README's worked change "churn"): header name -> "number", "category" or

@@ -17,13 +17,12 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from types import ModuleType
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from contract import interface, model_artifact, model_store, payloads, serving
-from contract.interface import RequestError
+from contract.interface import ModelCode, RequestError
 from contract.paths import Paths
 
 log = logging.getLogger("predictor")
@@ -48,7 +47,7 @@ def boot() -> Flask:
     return create_app(code)
 
 
-def create_app(code: ModuleType) -> Flask:
+def create_app(code: ModelCode) -> Flask:
     """The Flask app serving model.py's model from /opt/ml/model, or a multi-model container's models."""
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = serving.max_body_mb() * 1024 * 1024
@@ -205,7 +204,7 @@ def context_for(model: model_artifact.Model, target_model: str | None, attribute
     )
 
 
-def negotiate(code: ModuleType, content_types: list[str], accept_order: list[str]) -> tuple[str, str]:
+def negotiate(code: ModelCode, content_types: list[str], accept_order: list[str]) -> tuple[str, str]:
     """The request's Content-Type and the answer's type. model.py's OUTPUT_TYPES are chosen only when
     the Accept header names one exactly (or it is the default): a wildcard gets a built-in type."""
     content_type = request.mimetype or payloads.CSV

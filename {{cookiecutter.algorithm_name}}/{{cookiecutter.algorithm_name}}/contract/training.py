@@ -23,13 +23,12 @@ import time
 import traceback
 import warnings
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 
-from contract import checkpoints, dataset, hyperparameters, interface, metrics, model_artifact, tables
+from contract import checkpoints, dataset, hyperparameters, interface, metrics, model_artifact, multihost, tables
 from contract.cluster import Cluster, PeerError, SingleHost, one_host_trains, single_host
-from contract.interface import Data, Job
+from contract.interface import Data, Job, ModelCode
 from contract.paths import Paths
 
 FAILURE_LIMIT = 1024  # characters of /opt/ml/output/failure that SageMaker keeps
@@ -75,18 +74,19 @@ def main() -> int:
     return 0
 
 
-def train(paths: Paths, code: ModuleType) -> None:
+def train(paths: Paths, code: ModelCode) -> None:
     """code: model.py, checked (interface.load_model_code)."""
     started = time.monotonic()
     config = read_config(paths)
     params = hyperparameters.parse(config["hyperparameters"], hyperparameters.load_schema())
     print("hyperparameters: " + json.dumps(params, sort_keys=True), flush=True)
     cluster = Cluster.from_resourceconfig(config["resources"])
+    join = multihost.join_for(code)
     if cluster.world == 1:
         train_on(paths, config, params, cluster, single_host(), code)
-    elif hasattr(code, "join"):
+    elif join is not None:
         print(f"{cluster.current}: host {cluster.rank + 1} of {cluster.world}, training one model together")
-        train_on(paths, config, params, cluster, code.join(cluster), code)
+        train_on(paths, config, params, cluster, join(cluster), code)
     else:
         print(
             f"{cluster.current}: {interface.constant(code, 'FRAMEWORK')} trains on one host: {cluster.hosts[0]} "
@@ -99,7 +99,7 @@ def train(paths: Paths, code: ModuleType) -> None:
     print(f"done in {time.monotonic() - started:.1f} s", flush=True)
 
 
-def train_on(paths: Paths, config: dict, params: dict, cluster: Cluster, cluster_group, code: ModuleType) -> None:
+def train_on(paths: Paths, config: dict, params: dict, cluster: Cluster, cluster_group, code: ModelCode) -> None:
     with cluster_group as group:
         feature_type = interface.constant(code, "FEATURE_TYPE")
         reading = (feature_type, interface.constant(code, "LABEL"), interface.constant(code, "COLUMNS"))
@@ -184,7 +184,7 @@ def train_on(paths: Paths, config: dict, params: dict, cluster: Cluster, cluster
     print(f"model digest: {model_artifact.PINNED}={digest} (pin it in the endpoint's environment)", flush=True)
 
 
-def check_reached(code: ModuleType, params: dict, estimator, messages: list[str]) -> None:
+def check_reached(code: ModelCode, params: dict, estimator, messages: list[str]) -> None:
     """Every schema hyperparameter reached the fitted model: the library said of none that it went
     unused, and the model holds each (but OWN_HYPERPARAMETERS) with its value; else HyperparameterError."""
     framework = interface.constant(code, "FRAMEWORK")
@@ -206,7 +206,7 @@ def check_reached(code: ModuleType, params: dict, estimator, messages: list[str]
 
 
 def open_checkpoints(
-    paths: Paths, code: ModuleType, params: dict, data: tuple, group
+    paths: Paths, code: ModelCode, params: dict, data: tuple, group
 ) -> checkpoints.Checkpoints | None:
     """The job's checkpoints when it has a checkpoint folder and model.py writes them (CHECKPOINTS).
 
@@ -373,7 +373,7 @@ def _canonical(value: float) -> str:
     return str(int(value)) if value == int(value) else repr(float(value))
 
 
-def report_metrics(code: ModuleType, task: str, estimator, channel: str, features: np.ndarray, truth: np.ndarray):
+def report_metrics(code: ModelCode, task: str, estimator, channel: str, features: np.ndarray, truth: np.ndarray):
     predicted = np.asarray(code.predict(estimator, features))
     if predicted.ndim != 1:  # k answers a row (multi-output, top classes...): the metrics compare one label
         print(f"{channel}: no final metrics: the model answers {predicted.shape[1]} values a row", flush=True)
