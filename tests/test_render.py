@@ -26,6 +26,7 @@ CONTRACT_FILES = [
     "contract/metrics.py",
     "contract/model_artifact.py",
     "contract/model_store.py",
+    "contract/multihost.py",
     "contract/nginx.conf",
     "contract/paths.py",
     "contract/payloads.py",
@@ -50,7 +51,7 @@ FRAMEWORK_PROJECT_FILES = {
     "lightgbm": ["tests/test_checkpoints.py", "tests/test_lightgbm_network.py"],
 }
 # The program folder: the user's files, nothing else.
-PROGRAM_FILES = ["hyperparameters.json", "model.py", "requirements.lock", "requirements.txt"]
+PROGRAM_FILES = ["hyperparameters.json", "iteration_metrics.json", "model.py", "requirements.lock", "requirements.txt"]
 PROJECT_FILES = [
     ".dockerignore",
     ".gitattributes",

@@ -1,10 +1,11 @@
 """The hosts of a training job, and what each one trains on.
 
 SageMaker starts the same image on hosts algo-1 ... algo-N and lists them in
-resourceconfig.json. A framework that trains one model across hosts
-provides `join(cluster)`, a context in which the hosts talk to each other; the shared code
-then agrees on the classes through `union` and gives each host its share of the data. Every
-other framework trains on one host and this module is a formality.
+resourceconfig.json. A framework that trains one model across hosts has a `join(cluster)`
+(contract/multihost.py picks it), a context in which the hosts talk to each other as a Group
+(contract/interface.py); the shared code then agrees on the classes through `union` and gives
+each host its share of the data. Every other framework trains on one host and this module is a
+formality.
 
 Part of the contract: not meant to be edited (your code goes in model.py).
 """
@@ -59,7 +60,7 @@ class Cluster:
 
 
 class SingleHost:
-    """What a group of one host answers; a distributed framework's group answers the same."""
+    """What a group of one host answers (interface.Group); a distributed framework's group answers the same."""
 
     rank, world = 0, 1
 

@@ -23,14 +23,115 @@ class HyperparameterError(ValueError):
     """A value SageMaker passed that the schema does not allow; the message names the key."""
 
 
+class SchemaError(HyperparameterError):
+    """hyperparameters.json itself is malformed; the message names the entry and what is wrong."""
+
+
+# The format of hyperparameters.json, as a JSON Schema: name -> entry. check_schema reads the keywords
+# used here (type, enum, required, properties, additionalProperties, minItems, minLength, minProperties)
+# and adds what JSON Schema cannot say: min <= max, and a default and choices of the entry's own type
+# and range.
+ENTRY = {
+    "type": "object",
+    "required": ["type", "default", "help"],
+    "additionalProperties": False,
+    "properties": {
+        "type": {"enum": list(TYPES)},
+        "default": {},  # of the entry's type, or null when nullable
+        "help": {"type": "string", "minLength": 1},  # the README table's "meaning"
+        "choices": {"type": "array", "minItems": 1},
+        "min": {"type": "number"},
+        "max": {"type": "number"},
+        "nullable": {"type": "boolean"},  # none (null) is a value too
+        "tune": {"type": "string"},  # the range `--tune` searches: LOW:HIGH[:SCALING] or a,b,c
+    },
+}
+SCHEMA_FORMAT = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "minProperties": 1,
+    "additionalProperties": ENTRY,
+}
+JSON_TYPES = {"object": dict, "array": list, "string": str, "number": (int, float), "boolean": bool}
+
+
 def load_schema(path: Path | None = None) -> dict[str, dict[str, Any]]:
-    """The schema: your hyperparameters.json, beside model.py, unless path says another."""
+    """hyperparameters.json (yours, beside model.py, unless path says another), checked against
+    SCHEMA_FORMAT (SchemaError naming the entry)."""
     if path is None:  # imported here: the template's README renderer loads this file alone, by path
         from contract.paths import PROGRAM
 
         path = PROGRAM / "hyperparameters.json"
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    try:
+        with open(path, encoding="utf-8") as f:
+            schema = json.load(f)
+    except ValueError as exc:
+        raise SchemaError(f"{path.name} is not valid JSON ({exc})") from None
+    check_schema(schema, path.name)
+    return schema
+
+
+def check_schema(schema: Any, where: str = "hyperparameters.json") -> None:
+    """SchemaError with one sentence for the first entry that does not follow SCHEMA_FORMAT."""
+    if not isinstance(schema, dict) or len(schema) < SCHEMA_FORMAT["minProperties"]:
+        raise SchemaError(f"{where} must map each hyperparameter's name to its entry, and name at least one")
+    fields = ENTRY["properties"]
+    for name, spec in schema.items():
+        if not isinstance(spec, dict):
+            raise SchemaError(f"{where}: {name} must be an object holding its type, default and help")
+        for field in spec:
+            if field not in fields:
+                near = difflib.get_close_matches(field, list(fields), n=1)
+                hint = f" (did you mean {near[0]!r}?)" if near else ""
+                raise SchemaError(
+                    f"{where}: {name} has an unknown field {field!r}{hint}; an entry holds {', '.join(fields)}"
+                )
+        for field in ENTRY["required"]:
+            if field not in spec:
+                raise SchemaError(f"{where}: {name} has no {field!r}")
+        for field, rule in fields.items():
+            if field not in spec:
+                continue
+            value = spec[field]
+            if "enum" in rule and value not in rule["enum"]:
+                raise SchemaError(f"{where}: {name} has {field} {value!r}, not one of {', '.join(rule['enum'])}")
+            wanted = JSON_TYPES.get(rule.get("type"), object)
+            if not isinstance(value, wanted) or (isinstance(value, bool) and rule.get("type") == "number"):
+                raise SchemaError(f"{where}: {name}'s {field} must be a JSON {rule['type']}, not {value!r}")
+            least = rule.get("minLength", rule.get("minItems"))
+            if least and len(value.strip() if isinstance(value, str) else value) < least:
+                raise SchemaError(f"{where}: {name}'s {field} is empty")
+        _check_entry(where, name, spec)
+
+
+def _check_entry(where: str, name: str, spec: dict[str, Any]) -> None:
+    """What JSON Schema cannot say: the range is a range, the default and choices fit the entry."""
+    low, high = spec.get("min"), spec.get("max")
+    if low is not None and high is not None and low > high:
+        raise SchemaError(f"{where}: {name} has min {low} above max {high}")
+    if spec["type"] not in ("int", "float") and (low is not None or high is not None):
+        raise SchemaError(f"{where}: {name} is {spec['type']}: min and max are for int and float entries")
+    for choice in spec.get("choices") or []:
+        if _value_error(choice, {"type": spec["type"]}):
+            raise SchemaError(f"{where}: {name} has the choice {choice!r}, which is not {TYPES[spec['type']]}")
+    if spec["default"] is None and spec.get("nullable"):
+        return
+    problem = _value_error(spec["default"], spec)
+    if problem:
+        raise SchemaError(f"{where}: {name} has the default {spec['default']!r}, which is not allowed: {problem}")
+
+
+def _value_error(value: Any, spec: dict[str, Any]) -> str | None:
+    """Why value, as written in JSON, is not a value of spec (None: it is)."""
+    kind = spec["type"]
+    exact = {"int": int, "float": (int, float), "bool": bool, "str": str}[kind]
+    if not isinstance(value, exact) or (isinstance(value, bool) and kind != "bool"):
+        return f"expected {TYPES[kind]}" + (' (or null, with "nullable": true)' if value is None else "")
+    try:
+        _check_range(value, spec)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def is_sagemaker_owned(name: str) -> bool:

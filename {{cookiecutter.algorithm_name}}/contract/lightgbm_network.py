@@ -1,7 +1,8 @@
 """LightGBM across the hosts of a training job: LightGBM's own network, data-parallel.
 
-model.py exposes `join` from here, so the contract trains one model on every host, and adds
-`network_params` to the booster's parameters; rendered only for LightGBM.
+The contract joins the hosts with `join` (contract/multihost.py), so every host trains one
+model together; model.py adds `network_params` to the booster's parameters. Rendered only for
+LightGBM.
 
 How the hosts meet: every host connects to the first one (algo-1) on EXCHANGE_PORT and says
 on which port LightGBM listens there; once all have come (within PEER_TIMEOUT, or the job fails

@@ -4,13 +4,19 @@ SageMaker scans the job's stdout/stderr with one regex per metric; the first cap
 group must be a number. `definitions()` is the single source for those regexes: the
 lifecycle script ships them, and the tests run them over a real training log.
 
+The per-iteration names are model.py's ITERATION_METRICS. The lifecycle, which runs where the
+model's packages may not be installed, reads them from iteration_metrics.json beside model.py,
+which `make metrics` writes from model.py as `train` reads it (a test says when it is stale).
+
 Part of the contract: not meant to be edited (your code goes in model.py).
 """
 
+import json
 import math
 
 NUMBER = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
 FINAL = {"classification": ("accuracy",), "regression": ("rmse", "mae", "r2")}
+NAMES_FILE = "iteration_metrics.json"  # beside model.py: ITERATION_METRICS, for the lifecycle
 
 
 def emit(channel: str, name: str, value: float, iteration: int | None = None) -> None:
@@ -38,3 +44,12 @@ def final(task: str, truth, predicted) -> dict[str, float]:
         "mae": float(np.mean(np.abs(error))),
         "r2": 1.0 - float(np.mean(error**2)) / variance if variance > 0 else 0.0,
     }
+
+
+if __name__ == "__main__":  # make metrics: python -m contract.metrics
+    from contract import interface, paths
+
+    paths.put_on_sys_path()
+    names = interface.constant(interface.load_model_code(), "ITERATION_METRICS")
+    (paths.PROGRAM / NAMES_FILE).write_text(json.dumps(list(names)) + "\n", encoding="utf-8")
+    print(f"{NAMES_FILE}: {', '.join(names) or 'no per-iteration metric'}")

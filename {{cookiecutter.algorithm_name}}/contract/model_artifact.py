@@ -23,12 +23,11 @@ import shutil
 import threading
 import zipfile
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 
 from contract import payloads
-from contract.interface import RequestError, constant
+from contract.interface import ModelCode, RequestError, constant
 
 META = "model.json"
 STAGING_PREFIX = ".staging-"
@@ -56,7 +55,7 @@ def staging_dir(model_dir: Path) -> Path:
     return model_dir / f"{STAGING_PREFIX}{os.getpid()}"
 
 
-def save(code: ModuleType, model_dir: Path, trained, meta: dict, probe: np.ndarray, threads: int) -> list[str]:
+def save(code: ModelCode, model_dir: Path, trained, meta: dict, probe: np.ndarray, threads: int) -> list[str]:
     """Write model.py's files and model.json; returns the file names committed.
 
     probe: a few training rows; the reloaded model must predict them exactly as `trained` does."""
@@ -82,7 +81,7 @@ def save(code: ModuleType, model_dir: Path, trained, meta: dict, probe: np.ndarr
     return names
 
 
-def offers(code: ModuleType, estimator, task: str, answers: np.ndarray | None = None) -> dict:
+def offers(code: ModelCode, estimator, task: str, answers: np.ndarray | None = None) -> dict:
     """What the model offers beyond predict, recorded in model.json and served at GET /metadata:
     probabilities (a classifier whose model.py has predict_proba and whose offers() does not
     deny them, "why" not), output_width (None: one value per row; k: a row of k values), output_types."""
@@ -95,7 +94,7 @@ def offers(code: ModuleType, estimator, task: str, answers: np.ndarray | None = 
     return {**said, "probabilities": probabilities, "output_width": width, "output_types": types}
 
 
-def _check_round_trip(code: ModuleType, staging: Path, trained, probe: np.ndarray, threads: int) -> np.ndarray:
+def _check_round_trip(code: ModelCode, staging: Path, trained, probe: np.ndarray, threads: int) -> np.ndarray:
     try:
         loaded = code.load(staging, threads)
     except SaveError:
@@ -156,7 +155,7 @@ def discard_staging(model_dir: Path) -> None:
 class Model:
     """A trained model as served: model.py's model plus the label mapping from model.json."""
 
-    def __init__(self, code: ModuleType, meta: dict, estimator):
+    def __init__(self, code: ModelCode, meta: dict, estimator):
         self.code = code
         self.meta = meta
         self.estimator = estimator
@@ -205,7 +204,7 @@ class PredictionError(RuntimeError):
     """model.py's predict broke its side of the interface (a bug in model.py: answered with 500)."""
 
 
-def load(code: ModuleType, model_dir: Path, threads: int = 1) -> Model:
+def load(code: ModelCode, model_dir: Path, threads: int = 1) -> Model:
     meta_path = model_dir / META
     if not meta_path.is_file():
         raise ModelLoadError(

@@ -26,9 +26,9 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 from contract import model_artifact, serving
+from contract.interface import ModelCode
 
 MB = 1024 * 1024
 NAME_MAX = 1024  # TargetModel's limit; model_name is derived from it
@@ -66,7 +66,7 @@ class Loaded:
 
 
 class ModelStore:
-    def __init__(self, registry: Path, code: ModuleType, threads: int, workers: int):
+    def __init__(self, registry: Path, code: ModelCode, threads: int, workers: int):
         self.registry, self.code, self.threads, self.workers = registry, code, threads, workers
         self.registry.mkdir(parents=True, exist_ok=True)
         self.reserve = serving.memory_reserve_mb() * MB

@@ -17,14 +17,13 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from contract import interface, model_artifact, model_store, payloads, serving
-from contract.interface import RequestError
+from contract.interface import ModelCode, RequestError
 from contract.paths import Paths
 
 log = logging.getLogger("predictor")
@@ -49,7 +48,7 @@ def boot() -> Flask:
         sys.exit(BOOT_ERROR)
 
 
-def create_app(code: ModuleType) -> Flask:
+def create_app(code: ModelCode) -> Flask:
     """The Flask app serving model.py's model from /opt/ml/model, or a multi-model container's models."""
     content_types, accept_order = served_types(code)  # a default type the model cannot answer stops here
     app = Flask(__name__)
@@ -87,7 +86,7 @@ def add_error_handlers(app: Flask) -> None:
         return error(500, f"internal error: {type(exc).__name__}: {exc}")
 
 
-def add_single_model_routes(app: Flask, code: ModuleType, threads: int, content_types: list[str], accept_order):
+def add_single_model_routes(app: Flask, code: ModelCode, threads: int, content_types: list[str], accept_order):
     """/ping, /metadata and /invocations for the model in /opt/ml/model; one that fails to load leaves
     them at 503 with the reason (logged once, here)."""
     model, load_error = None, None
@@ -118,7 +117,7 @@ def add_single_model_routes(app: Flask, code: ModuleType, threads: int, content_
         return error(404, "this container serves one model (/invocations); SAGEMAKER_MULTI_MODEL=true serves many")
 
 
-def add_multi_model_routes(app: Flask, code: ModuleType, threads: int, content_types: list[str], accept_order):
+def add_multi_model_routes(app: Flask, code: ModelCode, threads: int, content_types: list[str], accept_order):
     """A multi-model container: healthy once model.py is imported, its models under /models."""
 
     @app.get("/ping")
@@ -137,7 +136,7 @@ def add_multi_model_routes(app: Flask, code: ModuleType, threads: int, content_t
     add_model_routes(app, model_store.ModelStore(registry, code, threads, WORKERS), content_types, accept_order)
 
 
-def served_types(code: ModuleType) -> tuple[list[str], list[str]]:
+def served_types(code: ModelCode) -> tuple[list[str], list[str]]:
     """The request types served and the answer types, the default (SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT,
     else CSV when answered) first. model.py's own types come first: its hooks may take over a built-in
     type too. A transform serves only its own types (it does the whole request)."""
@@ -260,7 +259,7 @@ def context_for(model: model_artifact.Model, target_model: str | None, attribute
     )
 
 
-def negotiate(code: ModuleType, content_types: list[str], accept_order: list[str]) -> tuple[str, str]:
+def negotiate(code: ModelCode, content_types: list[str], accept_order: list[str]) -> tuple[str, str]:
     """The request's Content-Type and the answer's type. model.py's OUTPUT_TYPES are chosen only when
     the Accept header names one exactly (or it is the default): a wildcard gets a built-in type."""
     content_type = request.mimetype or payloads.CSV

@@ -23,13 +23,12 @@ import time
 import traceback
 import warnings
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 
-from contract import {% if cookiecutter.framework != "scikit-learn" %}checkpoints, {% endif %}cpus, dataset, hyperparameters, interface, metrics, model_artifact, tables
+from contract import {% if cookiecutter.framework != "scikit-learn" %}checkpoints, {% endif %}cpus, dataset, hyperparameters, interface, metrics, model_artifact, multihost, tables
 from contract.cluster import Cluster, PeerError, SingleHost, one_host_trains, single_host
-from contract.interface import Data, Job
+from contract.interface import Data, Job, ModelCode
 from contract.paths import Paths
 
 FAILURE_LIMIT = 1024  # characters of /opt/ml/output/failure that SageMaker keeps
@@ -77,18 +76,19 @@ def main() -> int:
     return 0
 
 
-def train(paths: Paths, code: ModuleType) -> None:
+def train(paths: Paths, code: ModelCode) -> None:
     """code: model.py, checked (interface.load_model_code)."""
     started = time.monotonic()
     config = read_config(paths)
     params = hyperparameters.parse(config["hyperparameters"], hyperparameters.load_schema())
     print("hyperparameters: " + json.dumps(params, sort_keys=True), flush=True)
     cluster = Cluster.from_resourceconfig(config["resources"])
+    join = multihost.join_for(code)
     if cluster.world == 1:
         train_on(paths, config, params, cluster, single_host(), code)
-    elif hasattr(code, "join"):
+    elif join is not None:
         print(f"{cluster.current}: host {cluster.rank + 1} of {cluster.world}, training one model together")
-        train_on(paths, config, params, cluster, code.join(cluster), code)
+        train_on(paths, config, params, cluster, join(cluster), code)
     else:
         print(
             f"{cluster.current}: {interface.constant(code, 'FRAMEWORK')} trains on one host: {cluster.hosts[0]} "
@@ -101,7 +101,7 @@ def train(paths: Paths, code: ModuleType) -> None:
     print(f"done in {time.monotonic() - started:.1f} s", flush=True)
 
 
-def train_on(paths: Paths, config: dict, params: dict, cluster: Cluster, cluster_group, code: ModuleType) -> None:
+def train_on(paths: Paths, config: dict, params: dict, cluster: Cluster, cluster_group, code: ModelCode) -> None:
     with cluster_group as group:
         train_table, valid_table, columns = read_tables(paths, config, group, code)
         given = hyperparameters.Tracked(params)  # what model.py reads of them, for the check below
@@ -141,7 +141,7 @@ def train_on(paths: Paths, config: dict, params: dict, cluster: Cluster, cluster
     write_model(paths, code, estimator, meta, train_table.features[:PROBE_ROWS], job.threads)
 
 
-def read_tables(paths: Paths, config: dict, group, code: ModuleType) -> tuple:
+def read_tables(paths: Paths, config: dict, group, code: ModelCode) -> tuple:
     """(training, validation or None, a table's columns or None): this host's share of each channel,
     checked to have the same columns as every other file and host; a table's rows as DataFrames."""
     feature_type = interface.constant(code, "FEATURE_TYPE")
@@ -177,7 +177,7 @@ def check_same_columns(tables_read: list, group) -> None:
         )
 
 
-def label_rows(code: ModuleType, given, train_table, valid_table, group) -> tuple:
+def label_rows(code: ModelCode, given, train_table, valid_table, group) -> tuple:
     """(task, classes, y, y_valid): the task (model.py's task_of, else inferred from the labels) and
     the labels encoded as fit gets them (class codes 0..k-1, or floats)."""
     if len(train_table.labels) < MIN_ROWS:
@@ -193,7 +193,7 @@ def label_rows(code: ModuleType, given, train_table, valid_table, group) -> tupl
     return task, classes, y, y_valid
 
 
-def fit_model(code: ModuleType, given, params: dict, train: Data, validation: Data | None, job: Job) -> tuple:
+def fit_model(code: ModelCode, given, params: dict, train: Data, validation: Data | None, job: Job) -> tuple:
     """(model.py's fitted model, the warnings heard while it fitted)."""
     with warnings.catch_warnings(record=True) as heard:  # a library's word on parameters it did not use
         warnings.simplefilter("always")
@@ -205,7 +205,7 @@ def fit_model(code: ModuleType, given, params: dict, train: Data, validation: Da
             raise
 
 
-def report_fit(code: ModuleType, params: dict, given, estimator, heard: list) -> None:
+def report_fit(code: ModelCode, params: dict, given, estimator, heard: list) -> None:
     """The library's warnings (once each), then the check that every hyperparameter reached the model."""
     shown = (w for w in heard if not issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning)))
     for message in dict.fromkeys((str(w.message), w.category) for w in shown):  # shown, once each
@@ -219,7 +219,7 @@ def report_fit(code: ModuleType, params: dict, given, estimator, heard: list) ->
         )
 
 
-def write_model(paths: Paths, code: ModuleType, estimator, meta: dict, probe, threads: int) -> None:
+def write_model(paths: Paths, code: ModelCode, estimator, meta: dict, probe, threads: int) -> None:
     """The model and model.json into /opt/ml/model (the leader's part), and model.json's digest logged."""
     names = model_artifact.save(code, paths.model, estimator, meta, probe, threads)
     print(f"model saved to {paths.model}: {', '.join(names)}", flush=True)
@@ -227,7 +227,7 @@ def write_model(paths: Paths, code: ModuleType, estimator, meta: dict, probe, th
     print(f"model digest: {model_artifact.PINNED}={digest} (pin it in the endpoint's environment)", flush=True)
 
 
-def check_reached(code: ModuleType, params: dict, estimator, messages: list[str]) -> None:
+def check_reached(code: ModelCode, params: dict, estimator, messages: list[str]) -> None:
     """Every schema hyperparameter reached the fitted model: the library said of none that it went
     unused, and the model holds each (but OWN_HYPERPARAMETERS) with its value; else HyperparameterError."""
     framework = interface.constant(code, "FRAMEWORK")
@@ -250,7 +250,7 @@ def check_reached(code: ModuleType, params: dict, estimator, messages: list[str]
 
 
 def open_checkpoints(
-    paths: Paths, code: ModuleType, params: dict, data: tuple, group
+    paths: Paths, code: ModelCode, params: dict, data: tuple, group
 ) -> checkpoints.Checkpoints | None:
     """The job's checkpoints when it has a checkpoint folder and model.py writes them (CHECKPOINTS).
 
@@ -418,7 +418,7 @@ def _canonical(value: float) -> str:
     return str(int(value)) if value == int(value) else repr(float(value))
 
 
-def report_metrics(code: ModuleType, task: str, estimator, channel: str, features: np.ndarray, truth: np.ndarray):
+def report_metrics(code: ModelCode, task: str, estimator, channel: str, features: np.ndarray, truth: np.ndarray):
     predicted = np.asarray(code.predict(estimator, features))
     if predicted.ndim != 1:  # k answers a row (multi-output, top classes...): the metrics compare one label
         print(f"{channel}: no final metrics: the model answers {predicted.shape[1]} values a row", flush=True)

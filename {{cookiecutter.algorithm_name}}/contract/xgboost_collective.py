@@ -1,7 +1,7 @@
 """XGBoost across the hosts of a training job: XGBoost's own collective (rabit).
 
-model.py exposes `join` from here, so the contract trains one model on every host; rendered
-only for XGBoost.
+The contract joins the hosts with `join` (contract/multihost.py), so every host trains one
+model together; rendered only for XGBoost.
 
 Part of the contract: not meant to be edited (your code goes in model.py).
 """

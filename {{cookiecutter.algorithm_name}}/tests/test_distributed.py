@@ -1,7 +1,7 @@
 """Training on two instances, for real: SDK local mode with instance_count=2 starts two containers
 (algo-1, algo-2) on one compose network, exactly as SageMaker starts a multi-instance job.
 
-A framework that trains across hosts (model.join) must have both hosts take
+A framework that trains across hosts (contract/multihost.py) must have both hosts take
 part, each with its share of the data, and give a model as good as one trained on all the data
 on one host. The others train on algo-1 while algo-2 waits for it (local mode stops every
 container once one exits): the job must still succeed with one model written.
@@ -18,7 +18,10 @@ import pytest
 from conftest import PROJECT, is_complete_model, load_model, model_input, run_train, write_channel
 
 import model as framework
-from contract import model_artifact
+from contract import model_artifact, multihost
+
+# How model.py's model trains across hosts (the contract's choice): None, on one host.
+JOIN = multihost.join_for(framework)
 
 pytestmark = pytest.mark.deep  # training across hosts (make test-all)
 
@@ -80,7 +83,7 @@ def test_two_instances(image, opt_ml, tmp_path):
         archive.extractall(model_dir, filter="data")
     assert is_complete_model(sorted(p.name for p in model_dir.iterdir()))
 
-    if hasattr(framework, "join"):  # one model, trained together
+    if JOIN is not None:  # one model, trained together
         assert re.search(r"joined as rank 0 of 2", output) and re.search(r"joined as rank 1 of 2", output), output
         assert "(share 1 of 2)" in output and "(share 2 of 2)" in output
         assert re.search(r"writes the model", output)  # the second host leaves the model to the first
@@ -89,7 +92,7 @@ def test_two_instances(image, opt_ml, tmp_path):
     else:
         assert "trains on one host" in output
 {%- if cookiecutter.framework == "lightgbm" %}
-    if hasattr(framework, "join"):  # LightGBM's network: every iteration scores the whole validation alike
+    if JOIN is not None:  # LightGBM's network: every iteration scores the whole validation alike
         assert "LightGBM's network on port" in output
         scores = host_lines(output, r"^\[\d+\] validation:")
         assert sorted(scores) == ["algo-1", "algo-2"] and len(scores["algo-1"]) > 5, output[-8000:]
@@ -135,7 +138,7 @@ def test_a_missing_peer(image, tmp_path):
 {%- if cookiecutter.framework == "lightgbm" %}
     took = time.monotonic() - started
 {%- endif %}
-    if not hasattr(framework, "join"):
+    if JOIN is None:
         assert result.returncode == 0, result.stderr
         assert (opt_ml / "model" / model_artifact.META).exists()
         return

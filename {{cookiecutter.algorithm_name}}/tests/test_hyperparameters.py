@@ -166,6 +166,60 @@ def test_the_docs_table_is_the_schema():
     assert hp.with_readme_table(page, hp.load_schema()) == page, "docs/hyperparameters.md is stale: run `make docs`"
 
 
+@pytest.mark.parametrize(
+    "entry, problem",
+    [
+        ({"type": "int", "help": "h"}, "depth has no 'default'"),
+        ({"type": "integer", "default": 3, "help": "h"}, "depth has type 'integer', not one of int, float, bool, str"),
+        ({"type": "int", "default": 3, "min": 10, "max": 1, "help": "h"}, "depth has min 10 above max 1"),
+        ({"type": "str", "default": "c", "choices": ["a", "b"], "help": "h"},
+         "depth has the default 'c', which is not allowed: expected one of a, b"),
+        ({"type": "int", "default": 3, "maxx": 5, "help": "h"},
+         "depth has an unknown field 'maxx' (did you mean 'max'?); an entry holds type, default, help, choices"),
+        ({"type": "int", "default": 3.5, "help": "h"},
+         "depth has the default 3.5, which is not allowed: expected an integer"),
+        ({"type": "int", "default": None, "help": "h"}, "depth has the default None, which is not allowed"),
+        ({"type": "int", "default": 3, "min": "1", "help": "h"}, "depth's min must be a JSON number, not '1'"),
+        ({"type": "bool", "default": True, "help": " "}, "depth's help is empty"),
+        ({"type": "str", "default": "a", "max": 3, "help": "h"}, "depth is str: min and max are for int and float"),
+        ({"type": "str", "default": "a", "choices": ["a", 1], "help": "h"},
+         "depth has the choice 1, which is not a string"),
+        ("int", "depth must be an object holding its type, default and help"),
+    ],
+)  # fmt: skip
+def test_a_malformed_schema_entry_is_named_with_what_is_wrong(tmp_path, entry, problem):
+    path = tmp_path / "hyperparameters.json"
+    path.write_text(json.dumps({**SCHEMA, "depth": entry}))
+    with pytest.raises(hp.SchemaError) as raised:
+        hp.load_schema(path)
+    assert str(raised.value).startswith(f"hyperparameters.json: {problem}"), raised.value
+    assert "\n" not in str(raised.value)
+
+
+def test_a_schema_that_is_not_json_or_not_entries_is_refused(tmp_path):
+    path = tmp_path / "hyperparameters.json"
+    path.write_text('{"depth": {"type": "int",}}')
+    with pytest.raises(hp.SchemaError, match=r"hyperparameters.json is not valid JSON \(.*line 1"):
+        hp.load_schema(path)
+    path.write_text("[]")
+    with pytest.raises(hp.SchemaError, match="must map each hyperparameter's name to its entry"):
+        hp.load_schema(path)
+
+
+def test_the_schema_format_is_a_json_schema_that_the_test_schema_follows(tmp_path):
+    """SCHEMA_FORMAT names every field the checker accepts and requires, as a JSON Schema would."""
+    entry = hp.SCHEMA_FORMAT["additionalProperties"]
+    assert entry["additionalProperties"] is False and set(entry["required"]) <= set(entry["properties"])
+    path = tmp_path / "hyperparameters.json"
+    path.write_text(json.dumps({name: {**spec, "help": name} for name, spec in SCHEMA.items()}))
+    assert list(hp.load_schema(path)) == list(SCHEMA)
+
+
+def test_the_readme_table_is_the_schema():
+    readme = (PROJECT / "README.md").read_text(encoding="utf-8")
+    assert hp.with_readme_table(readme, hp.load_schema()) == readme, "the README's table is stale: run `make readme`"
+
+
 def test_tracked_hyperparameters_know_which_were_read():
     given = hp.Tracked({"a": 1, "b": 2, "c": 3})
     assert given["a"] == 1 and given.get("b") == 2

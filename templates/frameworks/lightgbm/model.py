@@ -26,7 +26,7 @@ import numpy as np
 from contract.boosting import Choices, Rounds
 from contract.hyperparameters import HyperparameterError
 from contract.interface import Data, Job
-from contract.lightgbm_network import join, network_params  # noqa: F401 (join: the contract trains across hosts with it)
+from contract.lightgbm_network import network_params
 
 FRAMEWORK = "lightgbm"
 # A table by column name (docs/your-model.md, worked change "churn"): header name -> "number", "category" or
@@ -44,7 +44,8 @@ CHECKPOINTS = True  # fit writes job.checkpoints and goes on from job.checkpoint
 # hosts (one host learns serially, whatever it says), so the booster may not report it as given.
 OWN_HYPERPARAMETERS = ("objective", "metric", "num_iterations", "early_stopping_rounds", "num_class", "tree_learner")
 # What the validation channel may print each iteration: every metric choice. SageMaker's
-# MetricDefinitions are built from this tuple, so a name missing here would not be recorded.
+# MetricDefinitions are built from this tuple, so a name missing here would not be recorded
+# (after a change, `make metrics` copies it to iteration_metrics.json, which the lifecycle reads).
 ITERATION_METRICS: tuple[str, ...] = (
     "binary_logloss",
     "binary_error",

@@ -26,7 +26,6 @@ import xgboost
 from contract.boosting import Choices, Rounds
 from contract.hyperparameters import HyperparameterError
 from contract.interface import Data, Job
-from contract.xgboost_collective import join  # noqa: F401 (the contract trains across hosts with it)
 
 FRAMEWORK = "xgboost"
 # A table by column name (docs/your-model.md, worked change "churn"): header name -> "number", "category" or
@@ -42,7 +41,8 @@ CHECKPOINTS = True  # fit writes job.checkpoints and goes on from job.checkpoint
 # `train` checks that the booster holds it (fitted_params below): a misspelled or dropped name fails.
 OWN_HYPERPARAMETERS = ("objective", "eval_metric", "num_round", "early_stopping_rounds", "num_class")
 # What the validation channel may print each round: every eval_metric choice. SageMaker's
-# MetricDefinitions are built from this tuple, so a name missing here would not be recorded.
+# MetricDefinitions are built from this tuple, so a name missing here would not be recorded
+# (after a change, `make metrics` copies it to iteration_metrics.json, which the lifecycle reads).
 ITERATION_METRICS: tuple[str, ...] = (
     "logloss",
     "error",
