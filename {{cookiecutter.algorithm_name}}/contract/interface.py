@@ -40,9 +40,9 @@ class Data:
     X: Any
     y: np.ndarray  # class codes 0..k-1 (classification) or float targets (regression)
     feature_names: tuple[str, ...] | None = None  # the CSV header's names of X's columns, if it had one
-
-
 {%- if cookiecutter.framework != "scikit-learn" %}
+
+
 class Checkpoint(Protocol):
     """A checkpoint to go on from: the round it holds, its model file and the state saved with it."""
 
@@ -62,9 +62,9 @@ class Checkpoints(Protocol):
     def save(self, round_: int, suffix: str, write: Callable[[Path], None], state: dict[str, Any]) -> None:
         """Round round_'s checkpoint: write(path) writes the model file (its name ends in suffix) and
         state goes beside it; after a SIGTERM this is the last one (checkpoints.Interrupted)."""
-
-
 {%- endif %}
+
+
 class Group(Protocol):
     """The hosts training one model together, inside join (one host: cluster.SingleHost). A group may
     also set whole_validation = True: every host then reads all of the validation channel."""
