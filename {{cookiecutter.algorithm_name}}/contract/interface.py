@@ -173,7 +173,7 @@ class ModelCode(Protocol):
     # not look for them in the fitted model (fitted_params), only checks that model.py read them.
     OWN_HYPERPARAMETERS: tuple[str, ...] = ()
     # Schema name -> the name the fitted model reports it under, where they differ (e.g.
-    # {"num_round": "n_estimators"} for XGBoost's scikit-learn wrapper).
+    # {"num_round": "n_estimators"} for an estimator that calls its rounds n_estimators).
     RENAMED_HYPERPARAMETERS: dict[str, str] = {}
     # A table: header name -> kind, one of COLUMN_KINDS; columns not listed are numbers. Non-empty:
     # fit and predict get a pandas DataFrame by name (numbers float64, categories the `category`
@@ -249,8 +249,8 @@ class ModelCode(Protocol):
     def join(self, cluster: Any) -> AbstractContextManager[Group]:
         """Optional, for a framework of your own that trains one model across the job's hosts (see
         contract/cluster.py): the context in which this host trains with the others, yielding their
-        Group. XGBoost and LightGBM need none: the contract joins their hosts itself
-        (contract/multihost.py). Without either, algo-1 trains and the other hosts wait."""
+        Group.{% if cookiecutter.framework != "scikit-learn" %} This project's framework needs none: the contract joins
+        its hosts itself (contract/multihost.py).{% endif %} Without a join, algo-1 trains and the other hosts wait."""
 
 
 FEATURE_TYPES = ("number", "text")

@@ -195,8 +195,8 @@ def test_serve_stops_at_once_naming_a_misspelling_or_a_malformed_schema(trained,
     require_tool("nginx")
     change, sentence = MISSPELLED if broken == "misspelled" else MALFORMED
     program = broken_program(tmp_path, **({"addition": change} if broken == "misspelled" else {"schema_entry": change}))
-    result = subprocess.run([str(entry(program, "serve"))], env=program_env(trained, SAGEMAKER_BIND_TO_PORT=free_port()),
-                            capture_output=True, text=True, timeout=60)
+    env = program_env(trained, SAGEMAKER_BIND_TO_PORT=free_port())
+    result = subprocess.run([str(entry(program, "serve"))], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert sentence in result.stderr, result.stderr
 
