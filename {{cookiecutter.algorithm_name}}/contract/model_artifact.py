@@ -169,6 +169,16 @@ class Model:
         self.columns = meta.get("columns")  # a table model's columns (contract/tables.py), else None
         self.hooked = any(hasattr(code, hook) for hook in ("input_fn", "output_fn", "transform"))
 
+    def decode(self, body: bytes, content_type: str, charset: str | None = None):
+        """A request body (a built-in type) as this model's rows: a numpy matrix, or for a table model
+        a pandas DataFrame by name (contract/tables.py; pandas is imported by table models only).
+        payloads.PayloadError for a body that cannot be read."""
+        if self.columns:
+            from contract import tables
+
+            return tables.decode(body, content_type, charset, self.columns)
+        return payloads.decode(body, content_type, charset, self.feature_names, self.feature_type)
+
     @property
     def has_probabilities(self) -> bool:
         return self.offers["probabilities"]

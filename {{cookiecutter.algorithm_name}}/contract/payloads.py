@@ -37,28 +37,27 @@ class PayloadError(ValueError):
     """The body cannot be read as the Content-Type says: answered with 400 and this message."""
 
 
+def check_not_empty(body: bytes) -> None:
+    if not body.strip():
+        raise PayloadError("the request body is empty; send at least one row of features")
+
+
 def decode(
     body: bytes,
     content_type: str,
     charset: str | None = None,
     names: tuple[str, ...] | None = None,
     feature_type: str = "number",
-    columns: list[dict] | None = None,
 ) -> np.ndarray:
     """The request body as a 2-D float64 matrix (str cells for text); content_type is one of CONTENT_TYPES.
 
-    names: the model's feature names (from the training header), for JSON objects. columns: a table
-    model's columns (model.json): the body becomes a pandas DataFrame (contract/tables.py)."""
-    if not body.strip():
-        raise PayloadError("the request body is empty; send at least one row of features")
-    if columns:
-        from contract import tables  # imports pandas: only table models take this path
-
-        return tables.decode(body, content_type, charset, columns)
+    names: the model's feature names (from the training header), for JSON objects. A table model
+    (model.json's columns) reads its bodies with contract/tables.py instead, by these readers."""
+    check_not_empty(body)
     if feature_type == "text":
         return _text_rows(body, content_type, charset, names)
     if content_type == NPY:
-        rows = _npy(body)
+        rows = read_npy(body)
     elif (
         content_type == CSV
         and (charset or "utf-8").lower() in ASCII_SUPERSETS
@@ -70,9 +69,9 @@ def decode(
         if content_type == CSV:
             rows = _csv(text)
         elif content_type == JSON:
-            rows = _json(text, names)
+            rows = read_json(text, names)
         else:
-            rows = _jsonlines(text, names)
+            rows = read_jsonlines(text, names)
     if rows.ndim != 2 or rows.shape[0] == 0 or rows.shape[1] == 0:
         raise PayloadError("the body holds no rows of features")
     too_big = np.abs(rows) >= FLOAT32_LIMIT  # NaN compares False: it stays, meaning "missing"
@@ -112,7 +111,7 @@ def _csv(text: str) -> np.ndarray:
 def _text_rows(body: bytes, content_type: str, charset: str | None, names: tuple[str, ...] | None) -> np.ndarray:
     """Text features: every cell a str, in a 2-D object array."""
     if content_type == NPY:
-        array = _npy(body, kinds="U", what="text")
+        array = read_npy(body, kinds="U", what="text")
         return array.astype(object)
     text = body_text(body, charset)
     if content_type == CSV:
@@ -121,15 +120,15 @@ def _text_rows(body: bytes, content_type: str, charset: str | None, names: tuple
         except csv.Error as exc:
             raise PayloadError(f"malformed CSV: {exc} (quote a text that holds commas or quotes)") from None
     elif content_type == JSON:
-        return _json(text, names, "text")
+        return read_json(text, names, "text")
     else:
-        return _jsonlines(text, names, "text")
+        return read_jsonlines(text, names, "text")
     if not rows:
         raise PayloadError("the body holds no rows of features")
     return _rows(rows, "text")
 
 
-def _json(text: str, names: tuple[str, ...] | None, feature_type: str = "number") -> np.ndarray:
+def read_json(text: str, names: tuple[str, ...] | None, feature_type: str = "number") -> np.ndarray:
     try:
         value = json.loads(text)
     except ValueError as exc:
@@ -151,7 +150,7 @@ def _json(text: str, names: tuple[str, ...] | None, feature_type: str = "number"
     return _rows([_row(row, names, f"row {i + 1}", feature_type) for i, row in enumerate(value)], feature_type)
 
 
-def _jsonlines(text: str, names: tuple[str, ...] | None, feature_type: str = "number") -> np.ndarray:
+def read_jsonlines(text: str, names: tuple[str, ...] | None, feature_type: str = "number") -> np.ndarray:
     rows = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -209,7 +208,7 @@ def _rows(rows: list[list], feature_type: str = "number") -> np.ndarray:
     return np.asarray(rows, dtype=np.float64)  # None becomes nan
 
 
-def _npy(body: bytes, kinds: str = "biuf", what: str = "numbers") -> np.ndarray:
+def read_npy(body: bytes, kinds: str = "biuf", what: str = "numbers") -> np.ndarray:
     try:
         array = np.load(io.BytesIO(body), allow_pickle=False)
     except Exception as exc:  # numpy raises ValueError, EOFError, OSError... for bad files

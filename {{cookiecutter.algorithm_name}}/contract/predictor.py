@@ -323,9 +323,7 @@ def decoded(model: model_artifact.Model, body: bytes, content_type: str):
     """The body as the model's rows by the built-in formats; RequestError for a bad one."""
     try:
         charset = request.mimetype_params.get("charset")
-        features = payloads.decode(
-            body, content_type, charset, model.feature_names, model.feature_type, columns=model.columns
-        )
+        features = model.decode(body, content_type, charset)
     except payloads.PayloadError as exc:
         raise RequestError(str(exc)) from None
     return checked_width(model, features)

@@ -132,6 +132,7 @@ def frame(columns: list[dict], features: np.ndarray):
 
 def decode(body: bytes, content_type: str, charset: str | None, columns: list[dict]):
     """A request body as the model's table: 400 (PayloadError) naming the row and column of a bad cell."""
+    payloads.check_not_empty(body)
     names = tuple(c["name"] for c in columns)
     column_kinds = tuple(c["kind"] for c in columns)
     if content_type == payloads.NPY:
@@ -140,7 +141,7 @@ def decode(body: bytes, content_type: str, charset: str | None, columns: list[di
                 "this model's table has category or text columns, which .npy cannot carry by name; "
                 "send text/csv, application/json or application/jsonlines"
             )
-        array = payloads._npy(body)
+        array = payloads.read_npy(body)
         if array.shape[1] != len(names):
             raise payloads.PayloadError(f"each row needs {len(names)} features, this request has {array.shape[1]}")
         rows = array.tolist()
@@ -149,7 +150,7 @@ def decode(body: bytes, content_type: str, charset: str | None, columns: list[di
         if content_type == payloads.CSV:
             rows = _csv_rows(text_body, names)
         else:
-            read = payloads._json if content_type == payloads.JSON else payloads._jsonlines
+            read = payloads.read_json if content_type == payloads.JSON else payloads.read_jsonlines
             rows = read(text_body, names, "table")
     if not rows:
         raise payloads.PayloadError("the body holds no rows of features")

@@ -151,9 +151,11 @@ def opt_ml(tmp_path: Path) -> Path:
 def read_rows(path: Path = PAYLOAD) -> np.ndarray:
     """Request rows from a CSV file, as the server reads a text/csv body: numbers (a blank cell is
     NaN), or text cells."""
-    from contract import payloads
+    from contract import payloads, tables
 
-    return payloads.decode(path.read_bytes(), payloads.CSV, feature_type=FEATURE_TYPE, columns=SAMPLE_COLUMNS)
+    if SAMPLE_COLUMNS:
+        return tables.decode(path.read_bytes(), payloads.CSV, None, SAMPLE_COLUMNS)
+    return payloads.decode(path.read_bytes(), payloads.CSV, feature_type=FEATURE_TYPE)
 
 
 def as_cells(rows: list[list[str]]) -> np.ndarray:

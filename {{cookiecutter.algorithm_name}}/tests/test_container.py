@@ -61,10 +61,9 @@ import json, sys
 from pathlib import Path
 import numpy as np
 sys.path[:0] = ["/opt/program/{{ cookiecutter.algorithm_name }}", "/opt/program"]  # as train and serve do
-from contract import interface, model_artifact, payloads
+from contract import interface, model_artifact
 model = model_artifact.load(interface.load_model_code(), Path("/opt/ml/model"))
-body = Path("/tmp/rows.csv").read_bytes()
-rows = payloads.decode(body, "text/csv", None, model.feature_names, model.feature_type, columns=model.columns)
+rows = model.decode(Path("/tmp/rows.csv").read_bytes(), "text/csv")
 print(json.dumps(model.predict(rows).tolist()))
 """
 
