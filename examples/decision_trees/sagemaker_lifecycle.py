@@ -107,6 +107,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split("\n\n", 1)[1],
     )
+    add_target_arguments(parser)
+    add_run_arguments(parser)
+    add_training_arguments(parser)
+    add_tuning_arguments(parser)
+    add_hosting_arguments(parser)
+    return checked_args(parser, parser.parse_args(argv))
+
+
+def add_target_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where it runs: local mode or SageMaker, the image, role, bucket, region and instance types."""
     parser.add_argument("--local", action="store_true", help="run everything in Docker with SDK local mode")
     parser.add_argument(
         "--image",
@@ -127,6 +137,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--training-instance-type", default=TRAINING_INSTANCE_TYPE, help="default: %(default)s")
     parser.add_argument("--hosting-instance-type", default=HOSTING_INSTANCE_TYPE, help="default: %(default)s")
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """This run: its name, local folders and port, the data, instance count, environment and where to stop."""
     parser.add_argument("--name", help="name of the jobs, model and endpoint (default: <algorithm>-<UTC time>)")
     parser.add_argument(
         "--workdir",
@@ -143,7 +157,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="folder with training/ and validation/ CSV files to upload (default: the sample data)",
     )
     parser.add_argument(
-        "--instance-count", type=int, default=1, help="training instances (XGBoost trains one model across them)"
+        "--instance-count", type=int, default=1, help="training instances (a model.py with join trains across them)"
     )
     parser.add_argument(
         "--env", action="append", default=[], metavar="KEY=VALUE", help="environment of the training job (repeatable)"
@@ -151,10 +165,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--train-only", action="store_true", help="stop after training or tuning (keeps the model artifact)"
     )
-    add_training_arguments(parser)
-    add_tuning_arguments(parser)
-    add_hosting_arguments(parser)
-    args = parser.parse_args(argv)
+
+
+def checked_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
+    """The arguments with their defaults resolved (region, image) and checked; parser.error for a bad one."""
     args.region = (
         args.region
         or os.environ.get("AWS_REGION")

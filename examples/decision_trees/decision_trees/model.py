@@ -1,5 +1,6 @@
+# Yours: make update never changes this file (pyproject.toml's [tool.cruft] skip lists your files).
 """YOUR MODEL: a scikit-learn estimator (the iris decision tree by default). This file is yours
-to change (see the README's "Your model" section); contract/interface.py declares what the
+to change (see docs/your-model.md); contract/interface.py declares what the
 contract calls in it.
 
 The contract reads the data, types the hyperparameters, maps labels to class codes 0..k-1
@@ -25,12 +26,12 @@ from contract.interface import Data, Job
 FRAMEWORK = "scikit-learn"
 # "skops": a file of data, loaded without running code from it. "joblib": any Python object
 # (pickle), for code you trust: loading it runs code, so whoever can write the model.tar.gz can
-# run code in the endpoint; pin it with MODEL_SHA256 (the README's "Model format").
+# run code in the endpoint; pin it with MODEL_SHA256 (docs/model-files.md).
 MODEL_FORMAT = "skops"
 # "number": fit and predict get float64 features (NaN for a missing value); "text": the CSV
-# cells as str, for a text or categorical model (the README's worked change 3).
+# cells as str, for a text or categorical model (docs/your-model.md, worked change 3).
 FEATURE_TYPE = "number"
-# A table by column name (the README's worked change 4): header name -> "number", "category" or
+# A table by column name (docs/your-model.md, worked change 4): header name -> "number", "category" or
 # "text" (unlisted columns are numbers); fit and predict then get a pandas DataFrame. {}: a matrix.
 COLUMNS = {}
 # The label column: a position (0 the first, -1 the last) or the header's name for it.

@@ -12,7 +12,7 @@ the same ClientError it would see on AWS:
 
     python -m lifecycle.front --upstream http://127.0.0.1:8080 --port 8000 --mode realtime
 
-The limits are contract/hosting.py's (MODES[mode]), loaded by path: this file has no numbers
+The limits are contract/hosting.py's (MODES[mode]): this file has no numbers
 of its own but the API's validation ranges. Standard library and boto3 only; Python 3.10+.
 
 Error messages, and where their wording comes from (the requests are refused as the API
@@ -150,7 +150,7 @@ class LocalFront:
         if mode == "multimodel":
             if model_data_dir is None:
                 raise ValueError("multimodel mode needs model_data_dir (the folder of <target>.tar.gz files)")
-            self.models = MultiModelHost(self, Path(model_data_dir), scratch_dir, mounts or {})
+            self.models = MultiModelHost(self.call, self.model_error, Path(model_data_dir), scratch_dir, mounts or {})
         self._pending: set[threading.Thread] = set()
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer((host, port), _handler(self))
@@ -210,7 +210,7 @@ class LocalFront:
                 raise validation(
                     f"Endpoint {endpoint} is not a multi-model endpoint and does not support target model header."
                 )
-            status, answer_headers, answer = self._call("POST", "/invocations", body, forwarded, endpoint)
+            status, answer_headers, answer = self.call("POST", "/invocations", body, forwarded, endpoint)
         else:
             if target is None:
                 raise validation(f"Request {request_id} is missing a target model header.")
@@ -224,8 +224,9 @@ class LocalFront:
                 reply[name] = value
         return 200, reply, answer
 
-    def _call(self, method: str, path: str, body: bytes | None, headers: dict[str, str], endpoint: str,
-              timeout: float | None = None):  # fmt: skip
+    def call(self, method: str, path: str, body: bytes | None, headers: dict[str, str], endpoint: str,
+             timeout: float | None = None):  # fmt: skip
+        """(status, headers, body) of one request to the container; FrontError 424 if it is silent or away."""
         headers = {**headers, "Content-Length": str(len(body or b""))}
         try:
             return self.upstream.request(method, path, body, headers, timeout or self.timeout_seconds)
@@ -315,7 +316,7 @@ class LocalFront:
         try:
             try:
                 payload = self._read_storage(location) if location else body
-                status, _, answer = self._call("POST", "/invocations", payload, headers, endpoint, timeout=timeout)
+                status, _, answer = self.call("POST", "/invocations", payload, headers, endpoint, timeout=timeout)
                 if status >= 400:
                     raise self.model_error(endpoint, status, answer)
             except FrontError as exc:

@@ -10,23 +10,25 @@ import shutil
 import tarfile
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from lifecycle.runtime_errors import validation
 
-if TYPE_CHECKING:
-    from lifecycle.front import LocalFront
+# The front's request to the container: (method, path, body, headers, endpoint) -> (status, headers, body),
+# and the ModelError SageMaker answers for a container's error status: (endpoint, status, body) -> exception.
+Call = Callable[[str, str, bytes | None, dict[str, str], str], tuple[int, dict[str, str], bytes]]
+ModelError = Callable[[str, int, bytes], Exception]
 
 
 class MultiModelHost:
     """What SageMaker's multi-model host does around the container's /models API (contract.md §4):
     unpack a target on its first invoke, load it, invoke it, and unload the least recently used
-    model when the container answers 507."""
+    model when the container answers 507. call and model_error: the front's (front.py)."""
 
-    def __init__(self, front: LocalFront, model_data_dir: Path, scratch_dir: str | Path | None,
+    def __init__(self, call: Call, model_error: ModelError, model_data_dir: Path, scratch_dir: str | Path | None,
                  mounts: dict[str, str]):  # fmt: skip
-        self.front, self.model_data_dir = front, model_data_dir.resolve()
+        self.call, self.model_error, self.model_data_dir = call, model_error, model_data_dir.resolve()
         self._own_scratch = scratch_dir is None
         self.scratch = Path(scratch_dir or tempfile.mkdtemp(prefix="mme-models-")).resolve()
         self.mounts = {str(Path(host).resolve()): container for host, container in mounts.items()}
@@ -48,7 +50,7 @@ class MultiModelHost:
         name = self.model_name(target)
         for _ in range(2):  # once more if the container no longer holds a model we loaded
             self.ensure_loaded(endpoint, target, name)
-            answer = self.front._call("POST", f"/models/{name}/invoke", body, headers, endpoint)
+            answer = self.call("POST", f"/models/{name}/invoke", body, headers, endpoint)
             if answer[0] != 404:
                 with self.lock:
                     if name in self.loaded:
@@ -65,8 +67,8 @@ class MultiModelHost:
             folder = self.unpack(target, name)
             request = json.dumps({"model_name": name, "url": self.container_path(folder)}).encode()
             while True:
-                status, _, answer = self.front._call("POST", "/models", request,
-                                                     {"Content-Type": "application/json"}, endpoint)  # fmt: skip
+                headers = {"Content-Type": "application/json"}
+                status, _, answer = self.call("POST", "/models", request, headers, endpoint)
                 if status in (200, 409):  # 409: the container holds it already (we restarted, it did not)
                     self.loaded[name] = target
                     return
@@ -74,11 +76,11 @@ class MultiModelHost:
                     self.unload_oldest(endpoint)
                     continue
                 shutil.rmtree(folder.parent, ignore_errors=True)
-                raise self.front.model_error(endpoint, status, answer)
+                raise self.model_error(endpoint, status, answer)
 
     def unload_oldest(self, endpoint: str) -> None:
         oldest, _ = self.loaded.popitem(last=False)
-        self.front._call("DELETE", f"/models/{oldest}", None, {}, endpoint)  # 404: already gone, as wanted
+        self.call("DELETE", f"/models/{oldest}", None, {}, endpoint)  # 404: already gone, as wanted
         shutil.rmtree(self.scratch / oldest, ignore_errors=True)
 
     def unpack(self, target: str, name: str) -> Path:

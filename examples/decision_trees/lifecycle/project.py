@@ -2,11 +2,11 @@
 regexes, its table of hosting modes, its hyperparameter schema and the sample hyperparameters
 (one source of truth for each), and how it reports."""
 
-import ast
 import functools
-import importlib.util
+import importlib
 import json
 import re
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -44,22 +44,17 @@ def step(message: str) -> None:
 
 
 def _load_program_module(name: str):
-    """A module of the program's contract package, loaded by path (without the program on sys.path)."""
-    spec = importlib.util.spec_from_file_location(f"program_{name}", PROGRAM / "contract" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """A module of the project's contract package (not model.py, nor the framework it imports)."""
+    if str(PROJECT) not in sys.path:
+        sys.path.insert(0, str(PROJECT))
+    return importlib.import_module(f"contract.{name}")
 
 
 def iteration_metrics() -> tuple[str, ...]:
-    """model.py's ITERATION_METRICS (optional: none), read without importing model.py (and so the framework)."""
-    tree = ast.parse((PROGRAM / "model.py").read_text(encoding="utf-8"))
-    for node in tree.body:
-        if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            if any(isinstance(t, ast.Name) and t.id == "ITERATION_METRICS" for t in targets):
-                return tuple(ast.literal_eval(node.value))
-    return ()
+    """model.py's ITERATION_METRICS, from iteration_metrics.json beside it (`make metrics` writes it from
+    model.py as `train` reads it; a test of `make test` says when it is stale): the lifecycle runs where
+    the model's packages may not be installed, so it does not import model.py."""
+    return tuple(json.loads((PROGRAM / "iteration_metrics.json").read_text(encoding="utf-8")))
 
 
 def metric_definitions() -> list[dict[str, str]]:

@@ -27,8 +27,8 @@ SECRET_ACCESS_KEY = "fake-secret-" + uuid.uuid4().hex  # must never appear in an
 VENV_BIN = Path(sys.executable).parent  # moto_server and aws live beside the test interpreter
 # These tests build for the engine's own architecture only (PLATFORMS overrides the
 # rendered two): an emulated build takes minutes. test_build_and_push checks that the script
-# refuses to push an image of the wrong architecture; the template's tests/test_arm64.py
-# pushes the multi-arch image under QEMU.
+# refuses to push an image of the wrong architecture; the template's own tests push the
+# multi-arch image under QEMU.
 NATIVE_ARCHITECTURE = {"x86_64": "amd64", "aarch64": "arm64"}.get(
     platform.machine().lower(), platform.machine().lower()
 )

@@ -29,10 +29,11 @@ import pytest
 import requests
 
 PROJECT = Path(__file__).resolve().parents[1]
-PROGRAM = PROJECT / "decision_trees"
+PROGRAM = PROJECT / "decision_trees"  # yours: model.py and the files beside it
+CONTRACT = PROJECT / "contract"  # the template's: train, serve and the contract's modules
 TEST_DIR = PROJECT / "local_test" / "test_dir"
 PAYLOAD = PROJECT / "local_test" / "payload.csv"
-sys.path.insert(0, str(PROGRAM))  # the tests also import the program's modules directly
+sys.path[:0] = [str(PROGRAM), str(PROJECT)]  # the tests also import model.py and the contract directly
 from contract import interface  # noqa: E402 (needs the path above)
 
 CODE = interface.load_model_code()  # model.py, checked: a broken one stops here, with its sentence
@@ -150,9 +151,11 @@ def opt_ml(tmp_path: Path) -> Path:
 def read_rows(path: Path = PAYLOAD) -> np.ndarray:
     """Request rows from a CSV file, as the server reads a text/csv body: numbers (a blank cell is
     NaN), or text cells."""
-    from contract import payloads
+    from contract import payloads, tables
 
-    return payloads.decode(path.read_bytes(), payloads.CSV, feature_type=FEATURE_TYPE, columns=SAMPLE_COLUMNS)
+    if SAMPLE_COLUMNS:
+        return tables.decode(path.read_bytes(), payloads.CSV, None, SAMPLE_COLUMNS)
+    return payloads.decode(path.read_bytes(), payloads.CSV, feature_type=FEATURE_TYPE)
 
 
 def as_cells(rows: list[list[str]]) -> np.ndarray:
@@ -277,9 +280,22 @@ def regression_data(n: int, d: int, seed: int = 0):
     return X @ w + 3.0 + rng.normal(0, 0.05, size=n), X
 
 
+def program_copy(tmp_path: Path) -> Path:
+    """A copy of the program folder beside a copy of contract/, as in the project and the image, for a
+    test to change model.py or hyperparameters.json in; entry(copy, "train") runs it."""
+    for folder in (CONTRACT, PROGRAM):
+        shutil.copytree(folder, tmp_path / "project" / folder.name, ignore=shutil.ignore_patterns("__pycache__"))
+    return tmp_path / "project" / PROGRAM.name
+
+
+def entry(program: Path, name: str) -> Path:
+    """The `train` or `serve` that runs this program folder's model.py (contract/ beside it)."""
+    return program.parent / CONTRACT.name / name
+
+
 def run_train(opt_ml: Path, timeout: float = 600, **env) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(PROGRAM / "train")], env=program_env(opt_ml, **env), capture_output=True, text=True, timeout=timeout
+        [str(CONTRACT / "train")], env=program_env(opt_ml, **env), capture_output=True, text=True, timeout=timeout
     )
 
 
@@ -356,7 +372,7 @@ def start_server(opt_ml: Path, log_dir: Path, wait_healthy: bool = True, program
     # write at its own offset, over the others' lines.
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
-            [str(program / "serve")], env=program_env(opt_ml, **env), stdout=log, stderr=subprocess.STDOUT
+            [str(entry(program, "serve"))], env=program_env(opt_ml, **env), stdout=log, stderr=subprocess.STDOUT
         )
     server = Server(f"http://127.0.0.1:{env['SAGEMAKER_BIND_TO_PORT']}", process, log_path)
     try:
@@ -488,8 +504,7 @@ def named_by_the_user(config) -> bool:
 
 def pytest_collection_modifyitems(config, items):
     """Deselect, rather than skip (a skip here means a test that should have run did not):
-    - tests marked applies(False), about what this model.py does not do (another framework's
-      checkpoints or network);
+    - tests marked applies(False), about what this model.py does not do (a feature it turned off);
     - tests marked deep, unless --deep is given or the user named them: the contract's own code
       (codecs, fuzzing, the front door, the lifecycle, tuning, failure modes), which make test-all,
       make test-container and CI run, and which an edit of model.py does not reach."""

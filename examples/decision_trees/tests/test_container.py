@@ -60,11 +60,10 @@ PREDICT = """
 import json, sys
 from pathlib import Path
 import numpy as np
-sys.path.insert(0, "/opt/program")
-from contract import interface, model_artifact, payloads
+sys.path[:0] = ["/opt/program/decision_trees", "/opt/program"]  # as train and serve do
+from contract import interface, model_artifact
 model = model_artifact.load(interface.load_model_code(), Path("/opt/ml/model"))
-body = Path("/tmp/rows.csv").read_bytes()
-rows = payloads.decode(body, "text/csv", None, model.feature_names, model.feature_type, columns=model.columns)
+rows = model.decode(Path("/tmp/rows.csv").read_bytes(), "text/csv")
 print(json.dumps(model.predict(rows).tolist()))
 """
 
@@ -302,7 +301,7 @@ def test_train_and_serve_are_on_the_path(image_id):
     result = docker("run", "--rm", "--name", name, "--entrypoint", "which", image_id, "train", "serve")
     paths = result.stdout.split()
     assert [Path(p).name for p in paths] == ["train", "serve"]
-    assert all(p.startswith("/opt/program/") for p in paths), paths
+    assert all(p.startswith("/opt/program/contract/") for p in paths), paths
 
 
 @pytest.mark.parametrize("program", ["train", "serve"])

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from contract import interface, model_artifact, predictor, training
+from contract import interface, model_artifact, predictor, serving, training
 from contract.paths import Paths
 from contract.payloads import ACCEPT_TYPES
 
@@ -61,7 +61,7 @@ def client(tmp_path: Path, monkeypatch, code: types.ModuleType, **env):
         "hyperparameters": {},
         "versions": {},
     }
-    model_artifact.save(code, tmp_path / "model", WEIGHTS, meta, ROWS, 1)
+    model_artifact.save(code, tmp_path / "model", WEIGHTS, meta, ROWS[:2], 1)
     monkeypatch.setenv("OPT_ML", str(tmp_path))
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -156,11 +156,114 @@ def test_a_custom_output_type_is_chosen_only_when_named(tmp_path, monkeypatch, a
 
 
 def test_a_custom_default_accept_is_chosen_for_a_wildcard(tmp_path, monkeypatch):
-    monkeypatch.setattr(predictor, "DEFAULT_ACCEPT", TOP)  # as SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT sets it
     code = numpy_model(OUTPUT_TYPES=(TOP,), output_fn=lambda predictions, accept, context: b"[]")
-    app = client(tmp_path, monkeypatch, code)
+    app = client(tmp_path, monkeypatch, code, SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT=TOP)
     assert post(app, accept="*/*").mimetype == TOP
     assert post(app).mimetype == TOP
+
+
+@pytest.mark.parametrize(
+    "hooks, value",
+    [
+        ({}, "application/xml"),  # answered by nothing
+        ({}, TOP),  # a type of model.py's output_fn, but this model.py has none
+        ({"transform": lambda body, content_type, accept, context: b"", "INPUT_TYPES": ("text/plain",),
+          "OUTPUT_TYPES": ("text/plain",)}, "text/csv"),  # a transform answers only its own types
+    ],
+)  # fmt: skip
+def test_a_default_accept_the_model_cannot_answer_stops_serving_with_a_sentence(tmp_path, monkeypatch, hooks, value):
+    with pytest.raises(serving.SettingError) as raised:
+        client(tmp_path, monkeypatch, numpy_model(**hooks), SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT=value)
+    assert str(raised.value).startswith(f"SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT={value!r} is not a type this model")
+
+
+def failing_predict(exc: Exception):
+    def predict(weights, X):
+        raise exc
+
+    return predict
+
+
+@pytest.mark.parametrize("exc", [ValueError("shapes (3,4) and (5,3) not aligned"), KeyError("weights")])
+def test_an_exception_from_predict_is_a_500_naming_it_with_the_traceback_logged(tmp_path, monkeypatch, caplog, exc):
+    app = client(tmp_path, monkeypatch, numpy_model())
+    monkeypatch.setattr(model_artifact.Model, "predict", lambda self, X: failing_predict(exc)(self.estimator, X))
+    with caplog.at_level(logging.ERROR, logger="predictor"):
+        answer = post(app)
+    assert answer.status_code == 500, answer.text
+    assert answer.json["error"] == f"model.py's predict raised {type(exc).__name__}: {exc}"
+    assert any(record.exc_info and record.exc_info[1].__cause__ is exc for record in caplog.records)
+
+
+def test_a_value_error_from_predict_inside_a_transform_is_a_500_too(tmp_path, monkeypatch):
+    def transform(body, content_type, accept, context):
+        return str(context.predict(np.zeros((1, 5)))).encode()  # a bug: the wrong width
+
+    code = numpy_model(transform=transform, INPUT_TYPES=("text/plain",), OUTPUT_TYPES=("text/plain",))
+    answer = post(client(tmp_path, monkeypatch, code), b"1 2 3 4\n", "text/plain")
+    assert answer.status_code == 500 and answer.json["error"].startswith("model.py's predict raised ValueError")
+
+
+def test_rows_with_missing_values_the_model_refuses_are_a_400(tmp_path, monkeypatch):
+    def predict(weights, X):
+        if np.isnan(X).any():
+            raise ValueError("Input X contains NaN")
+        return (np.asarray(X) @ weights).argmax(axis=1)
+
+    app = client(tmp_path, monkeypatch, numpy_model(predict=predict))
+    answer = post(app, b"5.1,,1.4,0.2\n")
+    assert answer.status_code == 400, answer.text
+    assert answer.json["error"].startswith("this model does not take missing values (an empty cell, NaN or null)")
+    assert post(app).status_code == 200
+
+
+def test_a_request_error_from_predict_keeps_its_status(tmp_path, monkeypatch):
+    def predict(weights, X):
+        if len(X) > 2:
+            raise interface.RequestError("at most 2 rows", status=413)
+        return (np.asarray(X) @ weights).argmax(axis=1)
+
+    answer = post(client(tmp_path, monkeypatch, numpy_model(predict=predict)))
+    assert answer.status_code == 413 and answer.json["error"] == "at most 2 rows"
+
+
+def test_input_fn_rows_of_the_wrong_width_are_a_400_before_predict(tmp_path, monkeypatch):
+    code = numpy_model(INPUT_TYPES=("text/plain",), input_fn=lambda body, content_type, context: np.zeros((1, 3)))
+    answer = post(client(tmp_path, monkeypatch, code), b"1 2 3\n", "text/plain")
+    assert answer.status_code == 400 and answer.json["error"] == "each row needs 4 features, this request has 3"
+
+
+def loading(exc: Exception):
+    def load(directory, threads):
+        raise exc
+
+    return load
+
+
+@pytest.mark.parametrize(
+    "exc, sentence, traceback",
+    [
+        (ModuleNotFoundError("No module named 'catboost'", name="catboost"),
+         "model.py's load could not import catboost: add it to requirements.txt", False),
+        (EOFError("Ran out of input"), "a file is missing, truncated or corrupt: train the model again", False),
+        (FileNotFoundError(2, "No such file or directory"), "a file is missing, truncated or corrupt", False),
+        (model_artifact.SaveError("the format will not load model.bin: ..."), "will not load model.bin", False),
+        (AttributeError("'Booster' object has no attribute 'x'"),
+         "model.py's load raised AttributeError: 'Booster' object has no attribute 'x'", True),
+    ],
+)  # fmt: skip
+def test_a_failed_load_says_what_failed(tmp_path, monkeypatch, caplog, exc, sentence, traceback):
+    code = numpy_model()
+    client(tmp_path, monkeypatch, code)  # a model saved as train does
+    monkeypatch.setattr(code, "load", loading(exc))
+    with pytest.raises(model_artifact.ModelLoadError) as raised:
+        model_artifact.load(code, tmp_path / "model")
+    assert sentence in str(raised.value) and raised.value.traceback == traceback
+    with caplog.at_level(logging.ERROR, logger="predictor"):
+        app = predictor.create_app(code).test_client()
+    ping = app.get("/ping")
+    assert ping.status_code == 503 and sentence in ping.json["error"]
+    assert any(record.exc_info for record in caplog.records) == traceback  # a bug's traceback, only
 
 
 def transform(body, content_type, accept, context):

@@ -23,7 +23,7 @@ WARM_UP_BATCHES = 6
 SAMPLES = 12  # memory samples from warm-up to the end, taken between batches
 # A leak raises every later sample; a worker that keeps a finished batch's heap for a while
 # raises one. So growth is judged floor to floor: the lowest sample of the second half against
-# the lowest of the first. Two single samples were noise: LightGBM once ended 13.7% above its
+# the lowest of the first. Two single samples were noise: a boosted model once ended 13.7% above its
 # warm-up sample with no trend. Text batches are millions of small Python strings, and what a
 # worker keeps between them swings more: 60 sequential 6 MB batches of the README's text
 # classifier sampled every 10 ranged over 291-331 MiB with no trend.

@@ -1,4 +1,5 @@
-"""YOURS: what should be true of this project's own model on its own sample data.
+# Yours: make update never changes this file (pyproject.toml's [tool.cruft] skip lists your files).
+"""What should be true of this project's own model on its own sample data.
 
 The other tests check the contract, and take their rows, feature count and task from
 local_test/ and the trained model by themselves. This file holds the expectations only you

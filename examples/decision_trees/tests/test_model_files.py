@@ -1,28 +1,19 @@
-"""The model's files: model.json's digests, MODEL_SHA256, and (scikit-learn) what skops refuses.
+"""The model's files: model.json's digests and MODEL_SHA256.
 
-Every framework: model.json records each file's SHA-256, train logs model.json's own digest
-for MODEL_SHA256, and a file changed after training, or a model.json other than the pinned
-one, is refused at load with both digests (/ping 503; 400 for a multi-model load).
-
-scikit-learn: an object skops cannot save, or a type TRUSTED_TYPES does not name, fails the
-training job with its path, its type and the ways forward; MODEL_FORMAT = "joblib" saves it.
+model.json records each file's SHA-256, train logs model.json's own digest for MODEL_SHA256,
+and a file changed after training, or a model.json other than the pinned one, is refused at
+load with both digests (/ping 503; 400 for a multi-model load).
 """
 
 import json
 import shutil
-import subprocess
 
 import pytest
 import requests
-from conftest import CODE, PAYLOAD, PROGRAM, program_env, start_server
+from conftest import CODE, PAYLOAD, start_server
 
-from contract import interface, model_artifact
+from contract import model_artifact
 from contract.model_store import BadRequest, ModelStore
-
-SKLEARN = interface.constant(CODE, "FRAMEWORK") == "scikit-learn"
-only_sklearn = pytest.mark.applies(SKLEARN, "about scikit-learn's skops and joblib files")
-# A model.py that opted in to joblib holds what skops cannot save: no untrusted type is reached at load.
-skops_saves_it = pytest.mark.skipif(getattr(CODE, "MODEL_FORMAT", "skops") != "skops", reason="saved with joblib")
 
 
 def copy_model(trained, tmp_path):
@@ -94,99 +85,3 @@ def test_the_endpoint_answers_only_with_the_pinned_model(trained, tmp_path):
         assert ping.status_code == 503 and digest in ping.json()["error"] and "f" * 64 in ping.json()["error"]
     finally:
         other.stop()
-
-
-# scikit-learn: a FunctionTransformer in front of the user's model, holding an array.array, which
-# pickle saves and skops cannot; appended to model.py, so it wraps whatever model the user fits.
-UNSAVABLE = """
-
-_users_fit = fit
-
-
-def unchanged(X, weights):
-    return X
-
-
-def fit(params, train, validation, job):
-    import array
-
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import FunctionTransformer
-
-    step = FunctionTransformer(unchanged, kw_args={"weights": array.array("d", [1.0])}).fit(train.X)
-    return make_pipeline(step, _users_fit(params, train, validation, job))
-"""
-
-
-def train_with(tmp_path, trained, addition: str):
-    """`train` on the sample job with model.py plus addition; (result, /opt/ml, program folder)."""
-    program = tmp_path / "program"
-    shutil.copytree(PROGRAM, program, ignore=shutil.ignore_patterns("__pycache__"))
-    (program / "model.py").write_text((program / "model.py").read_text() + addition)
-    opt_ml = tmp_path / "opt_ml"
-    shutil.copytree(trained / "input", opt_ml / "input")
-    env = program_env(opt_ml)
-    result = subprocess.run([str(program / "train")], env=env, capture_output=True, text=True, timeout=600)
-    return result, opt_ml, program
-
-
-def failure(opt_ml) -> str:
-    return (opt_ml / "output" / "failure").read_text()
-
-
-@only_sklearn
-@pytest.mark.deep
-def test_an_object_skops_cannot_save_fails_training_with_its_path_type_and_the_ways(trained, tmp_path):
-    result, opt_ml, _ = train_with(tmp_path, trained, UNSAVABLE + 'MODEL_FORMAT = "skops"\n')
-    assert result.returncode == 1, result.stdout + result.stderr
-    reason = failure(opt_ml)
-    assert "skops cannot save steps[0][1].kw_args['weights'] (a array.array)" in reason, reason
-    assert all(way in reason for way in ("TRUSTED_TYPES", "replace it", 'MODEL_FORMAT = "joblib"')), reason
-    assert len(reason) <= 1024 and not reason.endswith("…"), reason
-    assert not (opt_ml / "model" / "model.json").exists()
-
-
-@only_sklearn
-@skops_saves_it
-@pytest.mark.deep
-def test_untrusted_types_are_listed_all_at_once(trained, tmp_path):
-    two_types = """
-_users_fit_for_two_types = fit
-
-
-def fit(params, train, validation, job):
-    import copy
-
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import FunctionTransformer
-
-    # Two functions skops does not trust by itself, each handing X on as it is (an array or a table).
-    steps = FunctionTransformer(copy.copy).fit(train.X), FunctionTransformer(copy.deepcopy).fit(train.X)
-    return make_pipeline(*steps, _users_fit_for_two_types(params, train, validation, job))
-
-
-MODEL_FORMAT = "skops"
-TRUSTED_TYPES = []
-"""
-    result, opt_ml, _ = train_with(tmp_path, trained, two_types)
-    assert result.returncode == 1, result.stdout + result.stderr
-    reason = failure(opt_ml)
-    listed = reason.split("TRUSTED_TYPES does not name: ")[1].split(". Three ways")[0].split(", ")
-    assert {"copy.copy", "copy.deepcopy"} <= set(listed), reason  # both functions, at once
-    assert "trust the type" in reason and "replace the objects" in reason and "joblib" in reason
-
-
-@only_sklearn
-@pytest.mark.deep
-def test_model_format_joblib_saves_what_skops_cannot_and_serves_it(trained, tmp_path):
-    result, opt_ml, program = train_with(tmp_path, trained, UNSAVABLE + 'MODEL_FORMAT = "joblib"\n')
-    assert result.returncode == 0, result.stdout + result.stderr
-    files = json.loads((opt_ml / "model" / "model.json").read_text())["files"]
-    assert list(files) == ["model.joblib"]
-    server = start_server(opt_ml, tmp_path, program=program, SAGEMAKER_MODEL_SERVER_WORKERS=1)
-    try:
-        answer = requests.post(server.url + "/invocations", data=PAYLOAD.read_bytes(), timeout=30,
-                               headers={"Content-Type": "text/csv"})  # fmt: skip
-        assert answer.status_code == 200 and answer.text.strip(), answer
-    finally:
-        server.stop()

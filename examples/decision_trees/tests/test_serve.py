@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import requests
 from conftest import (
+    CONTRACT,
     INPUT_TYPES,
     N_FEATURES,
-    PROGRAM,
     SAMPLE_COLUMNS,
     SAMPLE_ROW,
     TABLE,
@@ -27,7 +27,7 @@ from conftest import (
     start_server,
 )
 
-from contract import decimal_csv, serving
+from contract import cpus, decimal_csv, serving, training
 
 CSV = {"Content-Type": "text/csv"}
 CELLS = SAMPLE_ROW.strip().split(b",")
@@ -329,6 +329,30 @@ def test_the_listen_address_follows_listen_address(monkeypatch, tmp_path, value,
     assert f"listen {listen} " in serving.nginx_config(tmp_path, tmp_path / "sock")
 
 
+@pytest.mark.parametrize(
+    "files, quota",
+    [
+        ({"cpu.max": "150000 100000"}, 2),  # cgroup v2: 1.5 CPUs, rounded up
+        ({"cpu.max": "max 100000"}, None),
+        ({"cpu/cpu.cfs_quota_us": "50000", "cpu/cpu.cfs_period_us": "100000"}, 1),  # cgroup v1
+        ({"cpu/cpu.cfs_quota_us": "-1", "cpu/cpu.cfs_period_us": "100000"}, None),
+        ({}, None),  # no cgroup files
+    ],
+)
+def test_one_cpu_count_honours_the_cgroup_quota_for_training_and_serving(tmp_path, monkeypatch, files, quota):
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(text + "\n")
+    cgroup_files = (tmp_path / "cpu.max", tmp_path / "cpu/cpu.cfs_quota_us")
+    assert cpus.cgroup_cpu_quota(cgroup_files) == quota
+    cores = cpus.cpu_count((tmp_path / "none", tmp_path / "none"))
+    assert cpus.cpu_count(cgroup_files) == (min(cores, quota) if quota else cores)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert training.cpu_count() == serving.cpu_count() == cpus.cpu_count()  # the one count, this machine's
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert training.cpu_count() == 3
+
+
 @pytest.mark.deep
 @pytest.mark.parametrize(
     "variable, value",
@@ -344,9 +368,24 @@ def test_the_listen_address_follows_listen_address(monkeypatch, tmp_path, value,
 )
 def test_bad_server_settings_fail_clearly(trained, variable, value):
     env = program_env(trained, **{variable: value})
-    result = subprocess.run([str(PROGRAM / "serve")], env=env, capture_output=True, text=True, timeout=30)
+    result = subprocess.run([str(CONTRACT / "serve")], env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert variable in result.stderr
+
+
+@pytest.mark.deep
+def test_a_default_accept_the_model_cannot_answer_stops_serve_and_one_it_can_is_the_default(trained, tmp_path):
+    env = program_env(trained, SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT="application/xml", SAGEMAKER_MODEL_SERVER_WORKERS=1)
+    result = subprocess.run([str(CONTRACT / "serve")], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    sentence = "serve: SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT='application/xml' is not a type this model answers"
+    assert sentence in result.stderr, result.stderr
+    server = start_server(trained, tmp_path, SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT="application/json")
+    try:
+        answer = post(server, SAMPLE_ROW)  # no Accept
+        assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("application/json"), answer.text
+    finally:
+        server.stop()
 
 
 @pytest.mark.deep

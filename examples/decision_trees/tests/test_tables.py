@@ -106,7 +106,7 @@ def test_every_request_format_decodes_to_the_same_table(tmp_path):
         "instances": (payloads.JSON, json.dumps({"instances": objects}).encode()),
         "json lines": (payloads.JSONLINES, "\n".join(json.dumps(o) for o in objects).encode()),
     }
-    frames = {k: payloads.decode(body, kind, names=names, columns=columns) for k, (kind, body) in bodies.items()}
+    frames = {k: tables.decode(body, kind, None, columns) for k, (kind, body) in bodies.items()}
     first = frames["csv"]
     assert first["plan"].tolist() == ["basic", "premium"] and first["tenure"].tolist() == [12.0, 40.0]
     for name, frame in frames.items():
@@ -118,19 +118,19 @@ def test_a_bad_cell_is_a_400_naming_row_and_column_and_an_unseen_category_is_mis
     labels, cells, names = dataset.read_file(write(tmp_path, [HEADER, *ROWS]), label="churned", columns=DECLARED)
     columns = tables.schema(names, tables.kinds(names, DECLARED), cells, sorted)
     with pytest.raises(payloads.PayloadError, match=r"row 2, column 'tenure': 'many' is not a number"):
-        payloads.decode(b"1,basic,CA,x\nmany,basic,CA,x\n", payloads.CSV, columns=columns)
+        tables.decode(b"1,basic,CA,x\nmany,basic,CA,x\n", payloads.CSV, None, columns)
     with pytest.raises(payloads.PayloadError, match=r"row 1, column 'note': 5 is not text"):
-        payloads.decode(b'[[1, "basic", "CA", 5]]', payloads.JSON, names=names, columns=columns)
-    frame = payloads.decode(b"1,gold,CA,x\n", payloads.CSV, columns=columns)
+        tables.decode(b'[[1, "basic", "CA", 5]]', payloads.JSON, None, columns)
+    frame = tables.decode(b"1,gold,CA,x\n", payloads.CSV, None, columns)
     assert frame["plan"].isna().tolist() == [True]  # unseen at training: a missing value
     with pytest.raises(payloads.PayloadError, match="cannot carry"):
         buffer = io.BytesIO()
         np.save(buffer, np.ones((1, 4)))
-        payloads.decode(buffer.getvalue(), payloads.NPY, columns=columns)
+        tables.decode(buffer.getvalue(), payloads.NPY, None, columns)
     numbers = [{"name": "a", "kind": "number"}, {"name": "b", "kind": "number"}]
     buffer = io.BytesIO()
     np.save(buffer, np.array([[1.0, 2.0]]))
-    assert payloads.decode(buffer.getvalue(), payloads.NPY, columns=numbers).to_numpy().tolist() == [[1.0, 2.0]]
+    assert tables.decode(buffer.getvalue(), payloads.NPY, None, numbers).to_numpy().tolist() == [[1.0, 2.0]]
 
 
 def _plan_model() -> types.ModuleType:
@@ -166,5 +166,5 @@ def test_train_records_the_columns_and_serving_decodes_by_them(tmp_path):
     from contract import model_artifact
 
     model = model_artifact.load(code, root / "model")
-    rows = payloads.decode(b"basic,9,WA,x\npremium,9,CA,y\n", payloads.CSV, columns=model.columns)
+    rows = model.decode(b"basic,9,WA,x\npremium,9,CA,y\n", payloads.CSV)
     assert model.predict(rows).tolist() == ["yes", "no"]

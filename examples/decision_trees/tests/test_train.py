@@ -12,19 +12,21 @@ import time
 import numpy as np
 import pytest
 from conftest import (
+    CONTRACT,
     FEATURE_TYPE,
     N_FEATURES,
-    PROGRAM,
     SAMPLE_HEADER,
     SAMPLE_ROW,
     TABLE,
     TEXT,
     classification_data,
+    entry,
     free_port,
     is_complete_model,
     load_model,
     model_input,
     numbers_only,
+    program_copy,
     program_env,
     regression_data,
     run_train,
@@ -84,7 +86,7 @@ def test_metric_definitions_match_the_training_log(trained, trained_log):
     assert {f"{channel}:{name}" for channel in ("train", "validation") for name in metrics.FINAL[task]} <= set(found)
 
 
-# Iteration metrics a test can compute from a saved model's probabilities (XGBoost's and LightGBM's names).
+# Iteration metrics a test can compute from a saved model's probabilities (the boosting libraries' names).
 LOGLOSS = {"logloss", "mlogloss", "binary_logloss", "multi_logloss"}
 ERROR = {"error", "merror", "binary_error", "multi_error"}
 
@@ -397,7 +399,7 @@ def test_sigterm_stops_training_promptly_without_a_model(opt_ml):
     write_channel(opt_ml, "validation", y[:20_000], X[:20_000])
     (opt_ml / "input" / "config" / "hyperparameters.json").write_text("{}")
     process = subprocess.Popen(
-        [str(PROGRAM / "train")], env=program_env(opt_ml), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [str(CONTRACT / "train")], env=program_env(opt_ml), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     # Stopped while numpy's C reader parses the 100 MB of CSV: native code, whatever model.py fits.
     for line in process.stdout:
@@ -451,30 +453,13 @@ def test_in_a_job_of_several_hosts_the_others_wait_for_the_one_that_trains(monke
 
 
 @pytest.mark.deep
-@pytest.mark.parametrize("written", [True, False])
-def test_after_training_together_the_other_hosts_end_once_the_model_is_written(monkeypatch, written):
-    """Frameworks that train across hosts (XGBoost's join): algo-1 writes the model after the hosts
-    are done together; the others wait for its word, or fail if it stops first."""
-    monkeypatch.setattr(cluster, "HOLD_PORT", free_port())
-    hosts, outcome = ("localhost", "follower"), {}
-    leader = cluster.ModelHold(cluster.Cluster(hosts, "localhost"), timeout=10)
-
-    def follower():
-        try:
-            cluster.ModelHold(cluster.Cluster(hosts, "follower"), timeout=10).wait()
-            outcome["done"] = True
-        except cluster.PeerError as exc:
-            outcome["error"] = str(exc)
-
-    waiting = threading.Thread(target=follower)
-    waiting.start()
-    model_written = threading.Event()
-    leader.release_once(model_written)
-    time.sleep(0.5)
-    assert waiting.is_alive()  # still waiting while algo-1 writes the model
-    if written:
-        model_written.set()
-    else:
-        leader.close()  # what algo-1's process ending does to its socket
-    waiting.join(10)
-    assert outcome == {"done": True} if written else "stopped before writing the model" in outcome["error"]
+def test_a_model_that_fits_in_one_go_says_it_writes_no_checkpoints(opt_ml, tmp_path):
+    """A checkpoint folder (CheckpointConfig, e.g. for managed spot training) and a model.py without
+    checkpoints: the job says that an interrupted job trains from the start, and writes nothing there."""
+    program = program_copy(tmp_path)
+    (opt_ml / "checkpoints").mkdir()
+    result = subprocess.run([str(entry(program, "train"))], env=program_env(opt_ml), capture_output=True, text=True,
+                            timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "nothing is saved there, and an interrupted job trains from the start" in result.stdout
+    assert list((opt_ml / "checkpoints").iterdir()) == []
