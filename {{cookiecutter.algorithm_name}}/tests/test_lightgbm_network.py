@@ -38,7 +38,7 @@ labels, X = noisy_task()
 y = np.unique(labels, return_inverse=True)[1]
 params = hyperparameters.parse({"tree_learner": os.environ["LEARNER"]}, hyperparameters.load_schema())
 from contract.cluster import single_host
-with model.join(host) if host.world > 1 else single_host() as group:  # as training.py chooses
+with net.join(host) if host.world > 1 else single_host() as group:  # as the contract chooses (multihost.py)
     mine = slice(group.rank, 4000, group.world)
     trained = model.fit(params, Data(X[mine], y[mine], None), Data(X[4000:5000], y[4000:5000], None),
                         Job("classification", 3, 1))
