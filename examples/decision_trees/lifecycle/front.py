@@ -62,10 +62,10 @@ from typing import Any
 if __package__ in (None, ""):  # python lifecycle/front.py: the project folder on the path, as -m has it
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lifecycle.multimodel_host import MultiModelHost
-from lifecycle.project import _load_program_module
+from lifecycle.project import hosting
 from lifecycle.runtime_errors import FrontError, validation
 
-HOSTING = _load_program_module("hosting")
+HOSTING = hosting()
 FRONT_MODES = ("realtime", "serverless", "multimodel", "inference-component", "async")
 VARIANT = "AllTraffic"  # the SDKs' default production variant name
 CONTAINER = "primary"  # how SageMaker's messages name a model's only container
