@@ -215,11 +215,6 @@ def test_the_schema_format_is_a_json_schema_that_the_test_schema_follows(tmp_pat
     assert list(hp.load_schema(path)) == list(SCHEMA)
 
 
-def test_the_readme_table_is_the_schema():
-    readme = (PROJECT / "README.md").read_text(encoding="utf-8")
-    assert hp.with_readme_table(readme, hp.load_schema()) == readme, "the README's table is stale: run `make readme`"
-
-
 def test_tracked_hyperparameters_know_which_were_read():
     given = hp.Tracked({"a": 1, "b": 2, "c": 3})
     assert given["a"] == 1 and given.get("b") == 2
