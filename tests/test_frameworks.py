@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from conftest import DEFAULTS, FRAMEWORKS, TEMPLATE
 
+
 def framework_module(name, rendered):
     """The rendered project's model.py, checked, and its contract's interface module. Each framework's
     render has its own contract (only its files, some lines by framework), so the last one's goes."""

@@ -9,6 +9,7 @@ the render nor the packages it declares provide.
 import ast
 import importlib.metadata
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -127,11 +128,13 @@ def test_every_python_file_a_file_names_exists(rendered, framework):
     })  # fmt: skip
     assert not missing, f"the {framework} render names Python files it does not have:\n" + "\n".join(missing)
 
+
 @pytest.mark.parametrize("framework", FRAMEWORKS)
-def test_no_test_is_deselected_for_the_framework(rendered, framework):
+def test_no_test_is_deselected_for_the_framework(rendered, framework, tmp_path):
     """Every test of the render, deep ones included, is collected: a test of another framework's
     feature is not shipped and then deselected (the `applies` mark is for what a user turns off)."""
-    project = rendered(framework=framework)
+    project = tmp_path / "project"  # a copy: collecting writes (.hypothesis/, bytecode), and the render is shared
+    shutil.copytree(rendered(framework=framework), project)
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "--collect-only", "-q", "--deep", "-p", "no:cacheprovider", "-p", "no:xdist",
          "tests"],

@@ -158,7 +158,8 @@ def manifest(project):
 
 def expected_manifest(name, framework=DEFAULTS["framework"][0]):
     contract = CONTRACT_FILES + FRAMEWORK_CONTRACT_FILES[framework]
-    return sorted(PROJECT_FILES + FRAMEWORK_PROJECT_FILES[framework] + contract + [f"{name}/{f}" for f in PROGRAM_FILES])
+    program = [f"{name}/{f}" for f in PROGRAM_FILES]
+    return sorted(PROJECT_FILES + FRAMEWORK_PROJECT_FILES[framework] + contract + program)
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
